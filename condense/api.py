@@ -1,0 +1,128 @@
+"""The notebook API: everything the CLI does is one call here.
+
+>>> import condense
+>>> syn = condense.distil("datadam", dataset="fashion-mnist", ipc=10, iterations=200)
+>>> condense.save(syn, "fmnist-ipc10.safetensors")
+>>> result = condense.evaluate(syn, evaluator="accuracy", settings={"num_eval": 3})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._alloc import tune_allocator
+from .data import RealData, load_dataset
+from .distill import StepEvent, distill
+from .errors import ConfigError
+from .interfaces import EvalResult, ProgressFn
+from .plan import Plan, resolve_plan
+from .registry import get_evaluator
+from .store import load, save
+from .synset import SynSet
+
+__all__ = ["distil", "evaluate", "load", "plan_run", "save"]
+
+
+def plan_run(
+    method: str,
+    *,
+    dataset: str | RealData,
+    ipc: int,
+    iterations: int | None = None,
+    seed: int = 0,
+    preset: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+) -> tuple[Plan, RealData]:
+    """Load the dataset and resolve the run's configuration without running it."""
+    data = dataset if isinstance(dataset, RealData) else load_dataset(dataset, data_dir, download=download)
+    overrides = dict(settings or {})
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    plan = resolve_plan(method, dataset=data.name, spec=data.spec, ipc=ipc, seed=seed,
+                        preset=preset, overrides=overrides)
+    return plan, data
+
+
+def distil(
+    method: str,
+    *,
+    dataset: str | RealData,
+    ipc: int,
+    iterations: int | None = None,
+    seed: int = 0,
+    preset: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    device: str | torch.device = "cpu",
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    evaluator: str | None = None,
+    eval_settings: Mapping[str, Any] | None = None,
+    eval_log: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+    callback: Callable[[StepEvent], None] | None = None,
+) -> SynSet:
+    """Distil ``dataset`` with ``method`` at ``ipc`` images per class; return the SynSet.
+
+    ``settings`` are ``--set`` style overrides (method, loop or ``sampler.*`` keys). With
+    ``evaluator`` and ``loop.eval_every`` > 0, intermediate sets are evaluated and each result is
+    appended as a JSON line to ``eval_log``.
+    """
+    plan, data = plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
+                          preset=preset, settings=settings, data_dir=data_dir, download=download)
+    eval_fn = None
+    if evaluator and plan.loop.eval_every:
+        def eval_fn(synset: SynSet, iteration: int) -> None:
+            result = evaluate(synset, evaluator=evaluator, settings=eval_settings, data=data,
+                              seed=seed, device=device)
+            if eval_log:
+                with open(eval_log, "a") as fh:
+                    fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
+    return distill(plan, data, device=device, checkpoint=checkpoint, resume=resume,
+                   progress=progress, callback=callback, evaluate=eval_fn)
+
+
+def evaluate(
+    synset: SynSet | str | os.PathLike[str],
+    *,
+    evaluator: str = "accuracy",
+    settings: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+    data: RealData | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Judge a distilled set (a SynSet, a file, or ``hf://`` path) with an evaluator."""
+    tune_allocator()
+    if not isinstance(synset, SynSet):
+        synset = load(synset)
+    cls = get_evaluator(evaluator)
+    values: dict[str, Any] = {}
+    if preset:
+        if preset not in cls.presets:
+            raise ConfigError(f"unknown preset {preset!r} for evaluator {cls.name}; available: "
+                              f"{', '.join(sorted(cls.presets)) or '(none)'}")
+        values.update(cls.presets[preset])
+    values.update(settings or {})
+    instance = cls(cls.Config.from_dict(values, owner=f"evaluator {cls.name}"))
+    if data is None:
+        data = load_dataset(str(synset.meta["dataset"]), data_dir, download=download)
+    return instance.evaluate(synset, data, seed=seed, device=device, progress=progress)
+
+
+def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:
+    """Where ``condense eval`` writes its JSON: next to the artifact."""
+    p = Path(artifact)
+    return p.with_name(f"{p.stem}.eval-{evaluator}.json")

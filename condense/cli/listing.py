@@ -1,0 +1,52 @@
+"""``condense list`` and ``condense plugins``: what is installed."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..plugins import failures, plugin_info
+from ..registry import KINDS, describe
+from . import cli
+from ._console import out_json
+
+
+@cli.command("list")
+@click.argument("kind", required=False, type=click.Choice(sorted(KINDS)))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(kind: str | None, as_json: bool) -> None:
+    """List installed methods, samplers, evaluators and datasets (or one KIND)."""
+    kinds = [kind] if kind else list(KINDS)
+    listing = {k: describe(k) for k in kinds}
+    if as_json:
+        out_json(listing[kind] if kind else listing)
+        return
+    console = Console()
+    for k in kinds:
+        table = Table(title=k)
+        for col in ("name", "plugin", "summary", "presets"):
+            table.add_column(col)
+        for entry in listing[k]:
+            presets = ", ".join(entry["presets"][:6]) + (" …" if len(entry["presets"]) > 6 else "")
+            table.add_row(entry["name"], entry["plugin"], entry["summary"], presets)
+        console.print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json: bool) -> None:
+    """List loaded plugins: name, distribution, version, hooks (and any that failed)."""
+    info = plugin_info()
+    broken = [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in failures]
+    if as_json:
+        out_json(info + [{**b, "failed": True} for b in broken] if broken else info)
+        return
+    table = Table(title="plugins")
+    for col in ("name", "distribution", "version", "hooks"):
+        table.add_column(col)
+    for p in info:
+        table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]))
+    for b in broken:
+        table.add_row(b["name"], b["distribution"], "[red]failed[/]", b["error"])
+    Console().print(table)

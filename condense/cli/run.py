@@ -1,0 +1,81 @@
+"""``condense run METHOD``: distil a dataset and write the artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import api
+from ..errors import UnknownComponentError
+from ..registry import components, get_method
+from ..store import save
+from . import cli
+from ._console import err_console, progress_bars
+from ._console import out as print_result
+from ._options import data_options, device_option, resolve_device, set_option, settings_dict
+
+
+def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
+    """``datadam-paper`` is accepted as METHOD: a preset name unique among methods."""
+    try:
+        return get_method(name).name, preset
+    except UnknownComponentError:
+        owners = [m for m, (cls, _) in components("methods").items() if name in cls.presets]
+        if len(owners) == 1 and preset is None:
+            return owners[0], name
+        raise
+
+
+def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | None) -> Path:
+    tag = preset if preset and preset != method else method
+    return Path("runs") / f"{tag}-{dataset}-ipc{ipc}-seed{seed}.safetensors"
+
+
+@cli.command()
+@click.argument("method")
+@click.option("--dataset", "-d", required=True, help="Dataset name (`condense list datasets`).")
+@click.option("--ipc", type=int, required=True, help="Synthetic images per class.")
+@click.option("--iterations", type=int, default=None, help="Image updates [default: the method's].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--preset", default=None, help="Named preset of the method (`condense list methods`).")
+@set_option
+@data_options
+@device_option
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Output .safetensors [default: runs/<method>-<dataset>-ipc<N>-seed<S>.safetensors].")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
+@click.option("--evaluator", default=None,
+              help="Evaluate every `--set eval_every=K` iterations with this evaluator; results "
+                   "go to <out>.eval.jsonl.")
+@click.option("--eval-set", "eval_settings", multiple=True, metavar="KEY=VALUE",
+              help="Settings of the periodic evaluator (repeatable).")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+def run(method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
+        preset: str | None, settings: tuple[str, ...], data_dir: str | None, download: bool,
+        device: str, out: str | None, resume: bool, evaluator: str | None,
+        eval_settings: tuple[str, ...], no_progress: bool) -> None:
+    """Distil DATASET into IPC images per class with METHOD; print the artifact path."""
+    method, preset = _method_and_preset(method, preset)
+    overrides = settings_dict(settings)
+    dev = resolve_device(device)
+    with err_console.status(f"loading {dataset}"):
+        plan, data = api.plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations,
+                                  seed=seed, preset=preset, settings=overrides,
+                                  data_dir=data_dir, download=download)
+    path = Path(out) if out else default_out(method, data.name, ipc, seed, preset)
+    ckpt = path.with_name(path.stem + ".ckpt.safetensors")
+    if ckpt.exists() and not resume:
+        err_console.print(f"[yellow]note:[/] {ckpt} exists; pass --resume to continue it "
+                          f"(starting afresh overwrites it)")
+    err_console.print(f"[bold]{method}[/] on {data.name}, IPC {ipc}, {plan.loop.iterations} "
+                      f"iterations, device {dev}, seed {seed}")
+    eval_log = path.with_name(path.stem + ".eval.jsonl")
+    with progress_bars(not no_progress) as report:
+        synset = api.distil(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
+                            preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
+                            resume=resume, evaluator=evaluator,
+                            eval_settings=settings_dict(eval_settings), eval_log=eval_log,
+                            progress=report)
+    save(synset, path)
+    print_result(str(path))

@@ -1,0 +1,68 @@
+"""``condense show ARTIFACT``: the metadata as a table and a de-normalised PNG image grid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..store import load
+from . import cli
+from ._console import err_console, out, out_json
+
+
+@cli.command()
+@click.argument("artifact")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the image grid [default: <artifact>.png].")
+@click.option("--no-grid", is_flag=True, help="Do not write the image grid.")
+@click.option("--max-per-class", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int,
+         as_json: bool) -> None:
+    """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
+    local = artifact
+    if artifact.startswith("hf://"):
+        from ..hub import pull
+
+        local = str(pull(artifact))
+    synset = load(local)
+    meta = dict(synset.meta)
+    meta["num_images"] = len(synset)
+    if as_json:
+        out_json(meta)
+    else:
+        table = Table(title=str(artifact), show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in meta.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            table.add_row(key, text if len(text) < 400 else text[:400] + " …")
+        Console().print(table)
+    if not no_grid:
+        path = Path(grid_path) if grid_path else Path(local).with_suffix(".png")
+        save_grid(synset, path, max_per_class)
+        err_console.print(f"image grid written to {path}")
+        if as_json:
+            return
+        out(str(path))
+
+
+def save_grid(synset, path: Path, max_per_class: int = 10) -> Path:  # type: ignore[no-untyped-def]
+    """One row per class, up to ``max_per_class`` images each, de-normalised to pixels."""
+    import torch
+    from torchvision.utils import save_image
+
+    images = synset.denormalize()
+    rows = []
+    for c in range(synset.num_classes):
+        picked = images[synset.labels == c][:max_per_class]
+        pad = max_per_class - picked.shape[0]
+        if pad > 0:
+            picked = torch.cat([picked, torch.zeros(pad, *images.shape[1:])])
+        rows.append(picked)
+    save_image(torch.cat(rows), str(path), nrow=max_per_class, padding=1)
+    return path

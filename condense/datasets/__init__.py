@@ -1,0 +1,1 @@
+"""Built-in real datasets (registered through the ``register_datasets`` hook)."""

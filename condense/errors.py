@@ -1,0 +1,39 @@
+"""The one family of errors the library raises; only the CLI turns them into messages."""
+
+from __future__ import annotations
+
+
+class CondenseError(Exception):
+    """Base class: every message names what went wrong and how to fix it."""
+
+
+class ConfigError(CondenseError):
+    """A configuration key or value is invalid."""
+
+
+class UnknownComponentError(CondenseError):
+    """A method, sampler, evaluator or dataset name is not installed."""
+
+
+class DuplicateComponentError(CondenseError):
+    """Two plugins registered a component under the same name."""
+
+
+class PluginError(CondenseError):
+    """A plugin could not be loaded or is malformed."""
+
+
+class ArtifactError(CondenseError):
+    """A distilled-set file is missing, truncated, foreign or from a newer format."""
+
+
+class DatasetError(CondenseError):
+    """A dataset is missing, corrupt, or cannot serve the request."""
+
+
+class CheckpointError(CondenseError):
+    """A checkpoint cannot be resumed."""
+
+
+class HubError(CondenseError):
+    """A Hugging Face Hub operation failed."""

@@ -1,0 +1,77 @@
+"""The self-describing metadata every artifact carries (how it was made and how to read it)."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from .data import RealData
+    from .plan import Plan
+
+
+def versions() -> dict[str, Any]:
+    from . import __version__
+    from .plugins import plugin_versions
+
+    return {"condense": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "plugins": plugin_versions()}
+
+
+def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, Any]:
+    d = plan.to_dict()
+    spec = data.spec
+    zca = None
+    if data.zca is not None:
+        zca = {"eps": data.zca.eps, "fit": "unbiased covariance of the whole normalised training set",
+               "stored": True}
+    return {
+        "method": d["method"],
+        "method_config": d["method_config"],
+        "sampler": d["sampler"],
+        "sampler_config": d["sampler_config"],
+        "loop": d["loop"],
+        "preset": d["preset"],
+        "dataset": data.name,
+        "class_names": list(data.class_names),
+        "channels": spec.channels,
+        "image_size": list(spec.image_size),
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "zca": zca,
+        "ipc": plan.ipc,
+        "seed": plan.seed,
+        "iterations": iterations_done,
+        "label_type": "hard",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "reproduce": reproduce_command(plan),
+    }
+
+
+def reproduce_command(plan: Plan) -> str:
+    d = plan.to_dict()
+    parts = ["condense", "run", d["method"], "--dataset", d["dataset"], "--ipc", str(plan.ipc),
+             "--seed", str(plan.seed), "--iterations", str(d["loop"]["iterations"])]
+    if plan.preset:
+        parts += ["--preset", plan.preset]
+    for k, v in sorted(d["method_config"].items()):
+        parts += ["--set", f"{k}={_fmt(v)}"]
+    for k, v in sorted(d["loop"].items()):
+        if k != "iterations":
+            parts += ["--set", f"{k}={_fmt(v)}"]
+    parts += ["--set", f"sampler={d['sampler']}"]
+    for k, v in sorted(d["sampler_config"].items()):
+        parts += ["--set", f"sampler.{k}={_fmt(v)}"]
+    return " ".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return str(v)
