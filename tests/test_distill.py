@@ -1,0 +1,157 @@
+"""The shared loop: determinism, chunk invariance, resume, checkpoint atomicity, baselines."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import condense
+from condense.checkpoint import load_checkpoint
+from condense.distill import DistillContext
+
+SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
+
+
+def plan_for(method, data, ipc=2, **over):
+    settings = {**SMALL, **over}
+    preset = settings.pop("preset", None)
+    return condense.resolve_plan(method, dataset=data.name, spec=data.spec, ipc=ipc, seed=3,
+                                 preset=preset, overrides=settings)
+
+
+@pytest.mark.parametrize("method", ["datadam", "dm"])
+def test_same_seed_gives_bitwise_identical_images(method, tiny_rgb):
+    a = condense.distill(plan_for(method, tiny_rgb), tiny_rgb).images
+    b = condense.distill(plan_for(method, tiny_rgb), tiny_rgb).images
+    assert torch.equal(a, b)
+    init = condense.distill(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
+    assert not torch.equal(a, init)  # the images did move
+
+
+def test_different_seed_differs(tiny_rgb):
+    p = plan_for("dm", tiny_rgb)
+    other = condense.resolve_plan("dm", dataset="tiny-rgb", spec=tiny_rgb.spec, ipc=2, seed=4,
+                                  overrides=SMALL)
+    assert not torch.equal(condense.distill(p, tiny_rgb).images,
+                           condense.distill(other, tiny_rgb).images)
+
+
+def _one_step_grad(plan, data):
+    syn = condense.distill(plan, data, stop_after=0).images
+    syn = syn.clone().requires_grad_(True)
+    ctx = DistillContext(plan=plan, data=data, syn=syn, device=torch.device("cpu"),
+                         classes=list(range(data.spec.num_classes)), iteration=0,
+                         dsa_strategy="color_crop_cutout_flip_scale_rotate")
+    ctx.encoder = plan.sampler.sample(data.spec, generator=condense.keyed_generator(plan.seed, 0, "encoder"))
+    loss = plan.method.iteration(ctx)
+    return loss, syn.grad
+
+
+@pytest.mark.parametrize("method,preset", [("dm", None), ("datadam", "datadam-paper")])
+def test_chunk_size_does_not_change_loss_or_gradients(method, preset, tiny_rgb):
+    kw = {"preset": preset} if preset else {}
+    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, class_chunk=0, **kw), tiny_rgb)
+    loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, class_chunk=1, **kw), tiny_rgb)
+    assert torch.allclose(loss_all, loss_one, rtol=1e-5)
+    norms_all = grad_all.flatten(1).norm(dim=1)
+    norms_one = grad_one.flatten(1).norm(dim=1)
+    assert torch.allclose(norms_all, norms_one, rtol=1e-4, atol=1e-8)
+    assert torch.allclose(grad_all, grad_one, rtol=1e-4, atol=1e-7)
+
+
+def test_batchnorm_chunking_warns(tiny_rgb):
+    with pytest.warns(UserWarning, match="BatchNorm couples the classes"):
+        condense.distill(plan_for("datadam", tiny_rgb, class_chunk=1, iterations=1), tiny_rgb)
+
+
+def test_resume_equals_uninterrupted(tmp_path, tiny_rgb):
+    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb)
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    plan = plan_for("datadam", tiny_rgb, iterations=6, checkpoint_every=1)
+    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=3)  # "killed" after 3
+    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    assert torch.equal(full.images, resumed.images)
+    assert resumed.meta["iterations"] == 6
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resume_refuses_different_settings(tmp_path, tiny_rgb):
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    condense.distill(plan_for("dm", tiny_rgb, iterations=2), tiny_rgb, checkpoint=ckpt)
+    other = plan_for("dm", tiny_rgb, iterations=4, lr_img=5.0)
+    syn = torch.zeros(8, 3, 16, 16, requires_grad=True)
+    with pytest.raises(condense.CheckpointError, match="lr_img"):
+        load_checkpoint(ckpt, other, syn, torch.optim.SGD([syn], lr=1))
+    with pytest.raises(condense.CheckpointError, match="no checkpoint"):
+        condense.distill(other, tiny_rgb, checkpoint=tmp_path / "missing.safetensors", resume=True)
+
+
+def test_interrupted_checkpoint_write_leaves_previous_intact(tmp_path, tiny_rgb, monkeypatch):
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    plan = plan_for("dm", tiny_rgb, iterations=4, checkpoint_every=2)
+    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
+    before = ckpt.read_bytes()
+    import condense.checkpoint as cp
+
+    def boom(tensors, path, metadata=None):
+        with open(path, "wb") as fh:
+            fh.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cp, "save_file", boom)
+    with pytest.raises(KeyboardInterrupt):
+        condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    assert ckpt.read_bytes() == before
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_noise_init_and_ipc_too_large(tiny_data):
+    s = condense.distill(plan_for("dm", tiny_data, init="noise", iterations=0), tiny_data)
+    assert s.images.shape == (6, 1, 8, 8) and abs(float(s.images.mean())) < 1.0
+    with pytest.raises(condense.ConfigError, match="larger than class"):
+        condense.distill(plan_for("dm", tiny_data, ipc=50, iterations=0), tiny_data)
+
+
+def test_random_baseline_is_real_images(tiny_data):
+    s = condense.distill(plan_for("random", tiny_data, iterations=0), tiny_data)
+    real = tiny_data.normalize(tiny_data.train.images)
+    for img, label in zip(s.images, s.labels):
+        matches = (real == img).flatten(1).all(1)
+        assert matches.any() and int(tiny_data.train.labels[matches.nonzero()[0]]) == int(label)
+
+
+def test_herding_picks_the_image_closest_to_the_mean_first():
+    from condense.builtin import herding_select
+
+    feats = torch.tensor([[0.0, 0.0], [10.0, 10.0], [4.0, 6.0], [6.0, 4.0]])
+    picks = herding_select(feats, 2).tolist()
+    assert picks[0] in (2, 3)  # mean is (5, 5)
+    assert sorted(picks) == [2, 3]  # the pair whose mean is exactly (5, 5)
+
+
+def test_herding_baseline(tiny_data):
+    s = condense.distill(plan_for("herding", tiny_data, iterations=0), tiny_data)
+    assert s.images.shape == (6, 1, 8, 8) and s.meta["method"] == "herding"
+
+
+def test_metadata_describes_the_run(tiny_rgb):
+    s = condense.distill(plan_for("datadam", tiny_rgb, iterations=1), tiny_rgb)
+    m = s.meta
+    assert m["method"] == "datadam" and m["dataset"] == "tiny-rgb" and m["ipc"] == 2
+    assert m["class_names"] == ["r", "g", "b", "y"] and m["mean"] == [0.5, 0.5, 0.5]
+    assert m["method_config"]["attention_power"] == 1.0 and m["seed"] == 3
+    assert "torch" in m["versions"] and m["reproduce"].startswith("condense run datadam")
+
+
+def test_zca_run_records_state(tiny_rgb):
+    s = condense.distill(plan_for("dm", tiny_rgb, iterations=1, zca=True), tiny_rgb)
+    assert s.zca_transform is not None and s.meta["zca"]["eps"] == 0.1
+    tiny_rgb.zca = None
+
+
+def test_no_warnings_in_default_run(tiny_rgb):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        condense.distill(plan_for("dm", tiny_rgb, iterations=1), tiny_rgb)
