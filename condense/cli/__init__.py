@@ -50,7 +50,8 @@ class CondenseGroup(click.Group):
         except CondenseError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -74,7 +75,7 @@ def _warn_plugin_failures() -> None:
     for f in failures:
         err_console.print(
             f"[yellow]warning:[/] plugin {escape(f.name)!r} ({escape(f.distribution)}) failed to "
-            f"load and was skipped: {escape(f.error)}", highlight=False,
+            f"load and was skipped: {escape(f.error)}", highlight=False, soft_wrap=True,
         )
 
 
