@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,8 +34,11 @@ class RealData:
     root: str | None = None
     download: bool = False
     zca: ZCA | None = None
+    #: the dataset's config (``imagefolder`` paths, ``image_size`` ...), stored in artifacts
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
     _test: RawSplit | None = None
     _class_index: list[Tensor] | None = None
+    _stats: dict[str, tuple[Tensor, Tensor]] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def mean(self) -> tuple[float, ...]:
@@ -56,7 +60,9 @@ class RealData:
     @property
     def test(self) -> RawSplit:
         if self._test is None:
-            self._test = self.source.load("test", self.root, download=self.download)
+            test = self.source.load("test", self.root, download=self.download)
+            check_split(self.name, self.source, test, "test", train=self.train)
+            self._test = test
         return self._test
 
     def class_index(self) -> list[Tensor]:
@@ -77,9 +83,14 @@ class RealData:
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 ``(N, C, H, W)`` -> float32 normalised (then ZCA-whitened if fitted)."""
         x = images.float().div_(255.0)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        x = (x - mean) / std
+        key = str(x.device)
+        if key not in self._stats:
+            self._stats[key] = (
+                torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1),
+                torch.tensor(self.std, device=x.device).view(1, -1, 1, 1),
+            )
+        mean, std = self._stats[key]
+        x = x.sub_(mean).div_(std)
         if self.zca is not None:
             x = self.zca(x)
         return x
@@ -99,11 +110,51 @@ def load_dataset(
     download: bool = False,
     config: dict[str, object] | None = None,
 ) -> RealData:
-    """Find ``name`` among the registered datasets and read its training split."""
+    """Find ``name`` among the registered datasets and read its training split.
+
+    ``config`` is the dataset's own settings (e.g. ``{"image_size": 64}`` or the ``imagefolder``
+    paths); the files are looked for under ``data_dir`` (default :func:`default_data_dir`) and in
+    the dataset's well-known system folders, and downloaded only when ``download`` is true.
+    """
     from .registry import get_dataset
 
     cls = get_dataset(name)
-    source = cls(config or None)
+    source = cls(dict(config) if config else None)
     root = os.fspath(data_dir) if data_dir is not None else os.fspath(default_data_dir())
     train = source.load("train", root, download=download)
-    return RealData(name=cls.name, source=source, train=train, root=root, download=download)
+    check_split(cls.name, source, train, "train")
+    return RealData(name=cls.name, source=source, train=train, root=root, download=download,
+                    config=source.config.to_dict())
+
+
+def check_split(
+    name: str, source: DatasetSource, split: RawSplit, which: str, *, train: RawSplit | None = None
+) -> None:
+    """One clear DatasetError if a loaded split is not what the dataset promises."""
+    images, labels = split.images, split.labels
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise DatasetError(f"{name} {which}: images must be uint8 (N, C, H, W), got "
+                           f"{images.dtype} {tuple(images.shape)}")
+    if images.shape[1] != source.channels:
+        kind = {1: "greyscale (1 channel)", 3: "RGB (3 channels)"}
+        raise DatasetError(
+            f"{name} {which}: images have {images.shape[1]} channel(s) but the dataset is "
+            f"{kind.get(source.channels, f'{source.channels}-channel')}; "
+            f"wrong files for this dataset?"
+        )
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise DatasetError(f"{name} {which}: {images.shape[0]} images but labels of shape "
+                           f"{tuple(labels.shape)}")
+    k = len(split.class_names)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise DatasetError(f"{name} {which}: labels outside 0..{k - 1}")
+    if len(source.mean) != source.channels or len(source.std) != source.channels:
+        raise DatasetError(f"{name}: mean/std have {len(source.mean)}/{len(source.std)} values "
+                           f"for {source.channels} channel(s)")
+    if train is not None:
+        if tuple(split.class_names) != tuple(train.class_names):
+            raise DatasetError(f"{name}: the test split's classes differ from the training "
+                               f"split's ({len(split.class_names)} vs {len(train.class_names)})")
+        if tuple(images.shape[1:]) != tuple(train.images.shape[1:]):
+            raise DatasetError(f"{name}: test images are {tuple(images.shape[1:])} but training "
+                               f"images are {tuple(train.images.shape[1:])}")

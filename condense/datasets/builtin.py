@@ -6,10 +6,19 @@ from collections.abc import Callable
 
 from ..hookspecs import hookimpl
 from ..interfaces import DatasetSource
+from .cifar import CIFAR10, CIFAR100
+from .imagefolder import ImageFolder
+from .imagenet_subsets import SUBSET_CLASSES
 from .mnist import MNIST, FashionMNIST
+from .svhn import SVHN
+from .tinyimagenet import TinyImageNet
+
+BUILTIN_DATASETS: tuple[type[DatasetSource], ...] = (
+    MNIST, FashionMNIST, SVHN, CIFAR10, CIFAR100, TinyImageNet, *SUBSET_CLASSES, ImageFolder,
+)
 
 
 @hookimpl
 def register_datasets(register: Callable[[type[DatasetSource]], None]) -> None:
-    for cls in (MNIST, FashionMNIST):
+    for cls in BUILTIN_DATASETS:
         register(cls)
