@@ -40,9 +40,14 @@ def plan_run(
     settings: Mapping[str, Any] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
+    dataset_config: Mapping[str, Any] | None = None,
 ) -> tuple[Plan, RealData]:
-    """Load the dataset and resolve the run's configuration without running it."""
-    data = dataset if isinstance(dataset, RealData) else load_dataset(dataset, data_dir, download=download)
+    """Load the dataset and resolve the run's configuration without running it.
+
+    ``dataset_config`` holds the dataset's own settings (``image_size``, imagefolder paths ...).
+    """
+    data = dataset if isinstance(dataset, RealData) else load_dataset(
+        dataset, data_dir, download=download, config=dict(dataset_config or {}))
     overrides = dict(settings or {})
     if iterations is not None:
         overrides["iterations"] = iterations
@@ -62,6 +67,7 @@ def distil(
     settings: Mapping[str, Any] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
+    dataset_config: Mapping[str, Any] | None = None,
     device: str | torch.device = "cpu",
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
@@ -78,7 +84,8 @@ def distil(
     appended as a JSON line to ``eval_log``.
     """
     plan, data = plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
-                          preset=preset, settings=settings, data_dir=data_dir, download=download)
+                          preset=preset, settings=settings, data_dir=data_dir, download=download,
+                          dataset_config=dataset_config)
     eval_fn = None
     if evaluator and plan.loop.eval_every:
         def eval_fn(synset: SynSet, iteration: int) -> None:
@@ -100,6 +107,7 @@ def evaluate(
     data: RealData | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
+    dataset_config: Mapping[str, Any] | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
@@ -118,7 +126,11 @@ def evaluate(
     values.update(settings or {})
     instance = cls(cls.Config.from_dict(values, owner=f"evaluator {cls.name}"))
     if data is None:
-        data = load_dataset(str(synset.meta["dataset"]), data_dir, download=download)
+        # the artifact records the dataset settings it was distilled with (imagefolder paths,
+        # image size); the caller's dataset_config overrides them key by key
+        config = {**dict(synset.meta.get("dataset_config") or {}), **dict(dataset_config or {})}
+        data = load_dataset(str(synset.meta["dataset"]), data_dir, download=download,
+                            config=config)
     return instance.evaluate(synset, data, seed=seed, device=device, progress=progress)
 
 

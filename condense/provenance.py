@@ -36,6 +36,7 @@ def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, A
         "loop": d["loop"],
         "preset": d["preset"],
         "dataset": data.name,
+        "dataset_config": dict(data.config),
         "class_names": list(data.class_names),
         "channels": spec.channels,
         "image_size": list(spec.image_size),
@@ -48,8 +49,18 @@ def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, A
         "label_type": "hard",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "reproduce": reproduce_command(plan),
+        "reproduce": reproduce_command(plan) + _dataset_flags(data),
     }
+
+
+def _dataset_flags(data: RealData) -> str:
+    """``--data-set key=value`` for each dataset setting that differs from its default."""
+    try:
+        defaults = type(data.source).Config().to_dict()
+    except Exception:
+        defaults = {}
+    changed = {k: v for k, v in sorted(data.config.items()) if defaults.get(k) != v}
+    return "".join(f" --data-set {k}={_fmt(v)}" for k, v in changed.items())
 
 
 def reproduce_command(plan: Plan) -> str:

@@ -41,7 +41,8 @@ def render_result(result: dict[str, Any]) -> Table:
 @click.option("--no-save", is_flag=True, help="Do not write <artifact>.eval-<evaluator>.json.")
 @click.option("--no-progress", is_flag=True)
 def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[str, ...],
-             data_dir: str | None, download: bool, device: str, seed: int, as_json: bool,
+             data_dir: str | None, download: bool, dataset_config: dict[str, object],
+             device: str, seed: int, as_json: bool,
              no_save: bool, no_progress: bool) -> None:
     """Evaluate ARTIFACT (a .safetensors file or hf://ORG/REPO/FILE) with an evaluator."""
     local = artifact
@@ -52,7 +53,8 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
     synset = load(local)
     with progress_bars(not no_progress) as report:
         result = api.evaluate(synset, evaluator=evaluator, settings=settings_dict(settings),
-                              preset=preset, data_dir=data_dir, download=download, seed=seed,
+                              preset=preset, data_dir=data_dir, download=download,
+                              dataset_config=dataset_config, seed=seed,
                               device=resolve_device(device), progress=report)
     payload = {"artifact": artifact, **result.to_dict()}
     if not no_save:

@@ -53,6 +53,7 @@ def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | No
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def run(method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
         preset: str | None, settings: tuple[str, ...], data_dir: str | None, download: bool,
+        dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, evaluator: str | None,
         eval_settings: tuple[str, ...], no_progress: bool) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path."""
@@ -62,7 +63,8 @@ def run(method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
     with err_console.status(f"loading {dataset}"):
         plan, data = api.plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations,
                                   seed=seed, preset=preset, settings=overrides,
-                                  data_dir=data_dir, download=download)
+                                  data_dir=data_dir, download=download,
+                                  dataset_config=dataset_config)
     path = Path(out) if out else default_out(method, data.name, ipc, seed, preset)
     ckpt = path.with_name(path.stem + ".ckpt.safetensors")
     if ckpt.exists() and not resume:
