@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..interfaces import DataSpec
 from .convnet import ConvNet
+from .zoo import MLP, VGG11, AlexNet, LeNet, ResNet18
 
 
 def default_depth(image_size: tuple[int, int]) -> int:
@@ -42,6 +43,17 @@ MODELS: dict[str, Callable[[DataSpec], nn.Module]] = {
     "convnet-np": _convnet(pool="none"),
     **{f"convnet-d{d}": _convnet(depth=d) for d in (1, 2, 3, 4, 5, 6)},
     **{f"convnet-w{w}": _convnet(width=w) for w in (32, 64, 128, 256)},
+    # cross-architecture networks (spec §4.2); "-bn" = BatchNorm, plain VGG11/ResNet18 = IN
+    "mlp": lambda s: MLP(s.channels, s.num_classes, s.image_size),
+    "lenet": lambda s: LeNet(s.channels, s.num_classes, s.image_size),
+    "alexnet": lambda s: AlexNet(s.channels, s.num_classes, s.image_size, norm="none"),
+    "alexnet-bn": lambda s: AlexNet(s.channels, s.num_classes, s.image_size, norm="batchnorm"),
+    "vgg11": lambda s: VGG11(s.channels, s.num_classes, s.image_size, norm="instancenorm"),
+    "vgg11-bn": lambda s: VGG11(s.channels, s.num_classes, s.image_size, norm="batchnorm"),
+    "resnet18": lambda s: ResNet18(s.channels, s.num_classes, s.image_size, norm="instancenorm"),
+    "resnet18-bn": lambda s: ResNet18(s.channels, s.num_classes, s.image_size, norm="batchnorm"),
+    "resnet18bn-ap": lambda s: ResNet18(s.channels, s.num_classes, s.image_size, norm="batchnorm",
+                                        ap=True),
 }
 
 
