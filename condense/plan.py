@@ -35,7 +35,7 @@ class LoopConfig(Config):
     log_every: int = 10  # iterations between loss read-outs (each costs a device sync)
     zca: bool = False  # ZCA-whiten real data (fitted on the whole training set)
     zca_eps: float = 0.1  # ZCA regulariser, as kornia/MTT/DataDAM
-    channels_last: bool = False  # channels_last memory format for the encoder pass
+    channels_last: bool = True  # channels_last (NHWC) memory format for the encoder pass
     autocast: Literal["none", "bf16"] = "none"  # bf16 autocast of the encoder pass (GPU)
 
     def __post_init__(self) -> None:
