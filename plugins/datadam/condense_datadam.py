@@ -26,7 +26,11 @@ __version__ = "0.1.0"
 
 def attention_map(fmap: Tensor, power: float) -> Tensor:
     """``(..., C, H, W)`` -> ``(..., H·W)``: Σ_k |A_k|^p over channels, flattened, L2-normalised."""
-    a = fmap.abs().pow(power).sum(dim=-3)  # (..., C, H, W) -> (..., H, W)
+    # Σ_k |A_k|^p as (‖A‖_p)^p: the fused norm kernel avoids materialising |A| (a full copy of
+    # the activations, ~20% of a CPU step); identical for p = 1, equal to rounding otherwise.
+    a = torch.linalg.vector_norm(fmap, ord=power, dim=-3)  # (..., C, H, W) -> (..., H, W)
+    if power != 1:
+        a = a.pow(power)
     a = a.flatten(start_dim=-2)  # (..., H, W) -> (..., H·W)
     return F.normalize(a, p=2, dim=-1, eps=1e-12)
 
