@@ -242,7 +242,7 @@ def distill(
             progress(ProgressEvent("distill", done, loop.iterations, {"loss": last_loss}))
         if checkpoint is not None and loop.checkpoint_every and done % loop.checkpoint_every == 0:
             save_checkpoint(Path(checkpoint), plan, syn, optimizer, done)
-        if evaluate is not None and loop.eval_every and done % loop.eval_every == 0 and done < loop.iterations:
+        if evaluate is not None and loop.eval_every and done % loop.eval_every == 0:
             evaluate(make_synset(plan, data, syn, done), done)
     if checkpoint is not None and end > start:
         save_checkpoint(Path(checkpoint), plan, syn, optimizer, end)

@@ -155,3 +155,41 @@ def test_no_warnings_in_default_run(tiny_rgb):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         condense.distill(plan_for("dm", tiny_rgb, iterations=1), tiny_rgb)
+
+
+class _MeanEvaluator(condense.Evaluator):
+    """Fake evaluator: reports the mean pixel value (deterministic, instant)."""
+
+    name = "mean-pixel"
+
+    def evaluate(self, synset, data, *, seed=0, device="cpu", progress=None):
+        value = float(synset.images.mean())
+        return condense.EvalResult("mean-pixel", "fake", {}, {"mean": value}, (value,))
+
+
+class _EvalPlugin:
+    __name__ = "eval-plugin"
+
+    @staticmethod
+    @condense.hookimpl
+    def register_evaluators(register):
+        register(_MeanEvaluator)
+
+
+def test_periodic_evaluation_is_logged_as_json_lines(tmp_path, tiny_rgb):
+    import json
+
+    from condense.plugins import pm
+
+    pm.register(_EvalPlugin, name="eval-plugin")
+    try:
+        log = tmp_path / "run.eval.jsonl"
+        condense.distil("dm", dataset=tiny_rgb, ipc=2, iterations=4, seed=3,
+                        settings={**{k: v for k, v in SMALL.items() if k != "iterations"},
+                                  "eval_every": 2},
+                        evaluator="mean-pixel", eval_log=log)
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [line["iteration"] for line in lines] == [2, 4]
+        assert lines[0]["protocol"] == "fake" and "mean" in lines[0]["metrics"]
+    finally:
+        pm.unregister(name="eval-plugin")
