@@ -98,7 +98,8 @@ class RealData:
     def fit_zca(self, eps: float = 0.1, chunk: int = 10000) -> ZCA:
         """Fit ZCA on the whole normalised training set (spec §1.6) and use it from now on."""
         self.zca = None
-        parts = [self.normalize(self.train.images[i : i + chunk]) for i in range(0, len(self.train.images), chunk)]
+        images = self.train.images
+        parts = [self.normalize(images[i : i + chunk]) for i in range(0, len(images), chunk)]
         self.zca = ZCA.fit(torch.cat(parts), eps)
         return self.zca
 

@@ -57,8 +57,11 @@ def file_key(
 ) -> str:
     """A hex key over ``(path, label, size, mtime)`` of every file plus ``params``."""
     h = hashlib.sha256()
-    h.update(json.dumps({"format": CACHE_FORMAT, "tag": tag, "params": dict(params)},
-                        sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"format": CACHE_FORMAT, "tag": tag, "params": dict(params)}, sort_keys=True
+        ).encode()
+    )
     rows = sorted((os.fspath(p), int(label)) for p, label in files)
     for path, label in rows:
         st = os.stat(path)

@@ -43,6 +43,10 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    """The file asked for a global outside the allow-list."""
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts/lists/strings/numbers and numpy arrays; refuses every other global."""
 
@@ -50,7 +54,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise _Refused(
                 f"refusing to load {module}.{name} (only numpy arrays are allowed)"
             ) from None
 
@@ -60,9 +64,18 @@ def read_batch(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
         obj = _ArrayUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise DatasetError(f"{path}: not a CIFAR batch file ({exc})") from None
-    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except (
+        pickle.UnpicklingError,
+        OSError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         raise DatasetError(
             f"{path}: cannot read ({type(exc).__name__}: {exc}); the file is corrupt or truncated"
         ) from None
@@ -100,7 +113,9 @@ class _CIFARSource(DatasetSource):
             found = self._find(split, root)
         if found is None:
             raise missing(
-                self.name, split, [f"{self.folder}/{f}" for f in self.files[split]],
+                self.name,
+                split,
+                [f"{self.folder}/{f}" for f in self.files[split]],
                 self.search_dirs(root),
                 f"Extract the python version of {self.name} ({self.folder}/) into --data-dir",
                 downloadable=True,
@@ -112,7 +127,9 @@ class _CIFARSource(DatasetSource):
                 x = np.asarray(batch["data"], dtype=np.uint8)
                 y = np.asarray(batch[self.label_key], dtype=np.int64)
             except KeyError as exc:
-                raise DatasetError(f"{found / f}: not a {self.name} batch (no {exc} entry)") from None
+                raise DatasetError(
+                    f"{found / f}: not a {self.name} batch (no {exc} entry)"
+                ) from None
             if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or x.shape[0] != y.shape[0]:
                 raise DatasetError(
                     f"{found / f}: data {x.shape} and labels {y.shape} are not "
@@ -162,8 +179,18 @@ class CIFAR10(_CIFARSource):
     meta_file = "batches.meta"
     label_key = "labels"
     names_key = "label_names"
-    class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")
+    class_names = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     torchvision_class = "CIFAR10"
 
 

@@ -19,7 +19,9 @@ def read_idx(path: Path) -> Tensor:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"{path}: cannot read ({exc}); the file is corrupt or truncated") from None
+        raise DatasetError(
+            f"{path}: cannot read ({exc}); the file is corrupt or truncated"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise DatasetError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]

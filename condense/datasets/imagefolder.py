@@ -99,10 +99,15 @@ class ImageFolder(DatasetSource):
         if self._classes is None:
             train, _ = self._dirs(root)
             if not train.is_dir():
-                raise missing(self.name, "train", ["<class>/<image files>"], [train],
-                              "Point --data-dir at a folder holding train/ and val/ with one "
-                              "sub-folder per class, or pass --train-dir / --val-dir",
-                              downloadable=False)
+                raise missing(
+                    self.name,
+                    "train",
+                    ["<class>/<image files>"],
+                    [train],
+                    "Point --data-dir at a folder holding train/ and val/ with one "
+                    "sub-folder per class, or pass --train-dir / --val-dir",
+                    downloadable=False,
+                )
             names = img.class_folders(train)
             if not names:
                 raise DatasetError(
@@ -125,9 +130,15 @@ class ImageFolder(DatasetSource):
         else:
             folder = next((v for v in vals if v.is_dir()), vals[0])
             if not folder.is_dir():
-                raise missing(self.name, "test", ["<class>/<image files>"], vals,
-                              "Add a val/ folder with the same class sub-folders as train/, or "
-                              "pass --val-dir", downloadable=False)
+                raise missing(
+                    self.name,
+                    "test",
+                    ["<class>/<image files>"],
+                    vals,
+                    "Add a val/ folder with the same class sub-folders as train/, or "
+                    "pass --val-dir",
+                    downloadable=False,
+                )
             unknown = sorted(set(img.class_folders(folder)) - set(classes))
             if unknown:
                 raise DatasetError(
@@ -138,8 +149,14 @@ class ImageFolder(DatasetSource):
             if not files:
                 raise DatasetError(f"{self.name}: no images in the class folders of {folder}")
         images, labels = img.load_cached(
-            files, classes, root=root, tag=f"{self.name}-{split}", channels=cfg.channels,
-            size=cfg.image_size or None, dataset=self.name, strict_mode=cfg.channels == 1,
+            files,
+            classes,
+            root=root,
+            tag=f"{self.name}-{split}",
+            channels=cfg.channels,
+            size=cfg.image_size or None,
+            dataset=self.name,
+            strict_mode=cfg.channels == 1,
         )
         size = (int(images.shape[2]), int(images.shape[3]))
         if split == "test" and self.image_size != (0, 0) and size != tuple(self.image_size):

@@ -24,47 +24,88 @@ from .locate import candidates, download_failed, missing
 from .tinyimagenet import IMAGENET_MEAN, IMAGENET_STD
 
 #: ImageNet-1k roots tried under --data-dir (after the subset's own folders)
-IMAGENET_FOLDERS = ("imagenet", "ImageNet", "ILSVRC2012", "imagenet/ILSVRC/Data/CLS-LOC",
-                    "ILSVRC/Data/CLS-LOC", "")
+IMAGENET_FOLDERS = (
+    "imagenet",
+    "ImageNet",
+    "ILSVRC2012",
+    "imagenet/ILSVRC/Data/CLS-LOC",
+    "ILSVRC/Data/CLS-LOC",
+    "",
+)
 
 # (wnid, readable name); order = MTT's class order.
 SUBSETS: dict[str, tuple[tuple[str, str], ...]] = {
     "imagenette": (
-        ("n01440764", "tench"), ("n02102040", "English springer"),
-        ("n02979186", "cassette player"), ("n03000684", "chain saw"), ("n03028079", "church"),
-        ("n03394916", "French horn"), ("n03417042", "garbage truck"), ("n03425413", "gas pump"),
-        ("n03445777", "golf ball"), ("n03888257", "parachute"),
+        ("n01440764", "tench"),
+        ("n02102040", "English springer"),
+        ("n02979186", "cassette player"),
+        ("n03000684", "chain saw"),
+        ("n03028079", "church"),
+        ("n03394916", "French horn"),
+        ("n03417042", "garbage truck"),
+        ("n03425413", "gas pump"),
+        ("n03445777", "golf ball"),
+        ("n03888257", "parachute"),
     ),
     "imagewoof": (
-        ("n02096294", "Australian terrier"), ("n02093754", "Border terrier"),
-        ("n02111889", "Samoyed"), ("n02088364", "beagle"), ("n02086240", "Shih-Tzu"),
-        ("n02089973", "English foxhound"), ("n02087394", "Rhodesian ridgeback"),
-        ("n02115641", "dingo"), ("n02099601", "golden retriever"),
+        ("n02096294", "Australian terrier"),
+        ("n02093754", "Border terrier"),
+        ("n02111889", "Samoyed"),
+        ("n02088364", "beagle"),
+        ("n02086240", "Shih-Tzu"),
+        ("n02089973", "English foxhound"),
+        ("n02087394", "Rhodesian ridgeback"),
+        ("n02115641", "dingo"),
+        ("n02099601", "golden retriever"),
         ("n02105641", "Old English sheepdog"),
     ),
     "imagemeow": (
-        ("n02123045", "tabby cat"), ("n02123159", "tiger cat"), ("n02123394", "Persian cat"),
-        ("n02123597", "Siamese cat"), ("n02124075", "Egyptian cat"), ("n02129165", "lion"),
-        ("n02129604", "tiger"), ("n02128925", "jaguar"), ("n02128757", "snow leopard"),
+        ("n02123045", "tabby cat"),
+        ("n02123159", "tiger cat"),
+        ("n02123394", "Persian cat"),
+        ("n02123597", "Siamese cat"),
+        ("n02124075", "Egyptian cat"),
+        ("n02129165", "lion"),
+        ("n02129604", "tiger"),
+        ("n02128925", "jaguar"),
+        ("n02128757", "snow leopard"),
         ("n02127052", "lynx"),
     ),
     "imagesquawk": (
-        ("n01806143", "peacock"), ("n02007558", "flamingo"), ("n01818515", "macaw"),
-        ("n02051845", "pelican"), ("n02056570", "king penguin"), ("n01614925", "bald eagle"),
-        ("n01843383", "toucan"), ("n01518878", "ostrich"), ("n01860187", "black swan"),
+        ("n01806143", "peacock"),
+        ("n02007558", "flamingo"),
+        ("n01818515", "macaw"),
+        ("n02051845", "pelican"),
+        ("n02056570", "king penguin"),
+        ("n01614925", "bald eagle"),
+        ("n01843383", "toucan"),
+        ("n01518878", "ostrich"),
+        ("n01860187", "black swan"),
         ("n01819313", "sulphur-crested cockatoo"),
     ),
     "imagefruit": (
-        ("n07753275", "pineapple"), ("n07753592", "banana"), ("n07745940", "strawberry"),
-        ("n07747607", "orange"), ("n07749582", "lemon"), ("n07768694", "pomegranate"),
-        ("n07753113", "fig"), ("n07720875", "bell pepper"), ("n07718472", "cucumber"),
+        ("n07753275", "pineapple"),
+        ("n07753592", "banana"),
+        ("n07745940", "strawberry"),
+        ("n07747607", "orange"),
+        ("n07749582", "lemon"),
+        ("n07768694", "pomegranate"),
+        ("n07753113", "fig"),
+        ("n07720875", "bell pepper"),
+        ("n07718472", "cucumber"),
         ("n07742313", "Granny Smith"),
     ),
     "imageyellow": (
-        ("n02206856", "bee"), ("n12057211", "yellow lady's slipper"), ("n07753592", "banana"),
-        ("n07749582", "lemon"), ("n12144580", "corn"), ("n04146614", "school bus"),
-        ("n03530642", "honeycomb"), ("n02129165", "lion"),
-        ("n01773157", "black and gold garden spider"), ("n01531178", "goldfinch"),
+        ("n02206856", "bee"),
+        ("n12057211", "yellow lady's slipper"),
+        ("n07753592", "banana"),
+        ("n07749582", "lemon"),
+        ("n12144580", "corn"),
+        ("n04146614", "school bus"),
+        ("n03530642", "honeycomb"),
+        ("n02129165", "lion"),
+        ("n01773157", "black and gold garden spider"),
+        ("n01531178", "goldfinch"),
     ),
 }
 
@@ -116,8 +157,12 @@ class ImageNetSubset(DatasetSource):
             tree = self._tree(root)
         if tree is None:
             raise missing(
-                self.name, split, [f"train/<wnid>/ for the 10 wnids {self.wnids[0]} ... "
-                                   f"{self.wnids[-1]}", "val/<wnid>/"],
+                self.name,
+                split,
+                [
+                    f"train/<wnid>/ for the 10 wnids {self.wnids[0]} ... {self.wnids[-1]}",
+                    "val/<wnid>/",
+                ],
                 self.search_dirs(root),
                 "Point --data-dir at an ImageNet train/ + val/<wnid>/ tree (torchvision's "
                 "ImageNet layout) or at a folder with just this subset",
@@ -132,11 +177,15 @@ class ImageNetSubset(DatasetSource):
                     f"images must be sorted into val/<wnid>/ (torchvision's ImageNet class "
                     f"does this once from the devkit)"
                 )
-        files = img.scan_class_tree(folder, wnids, dataset=self.name,
-                                    allow_missing=split == "test")
+        files = img.scan_class_tree(folder, wnids, dataset=self.name, allow_missing=split == "test")
         size = self.image_size[0]
         images, labels = img.load_cached(
-            files, wnids, root=root, tag=f"{self.name}{size}-{split}", channels=3, size=size,
+            files,
+            wnids,
+            root=root,
+            tag=f"{self.name}{size}-{split}",
+            channels=3,
+            size=size,
             dataset=self.name,
         )
         return RawSplit(images, labels, wnids, source=str(tree))
@@ -155,25 +204,45 @@ class ImageNetSubset(DatasetSource):
             raise download_failed(self.name, exc) from None
 
 
-def _subset(name: str, doc: str, own: tuple[str, ...] = (),
-            extra: tuple[str, ...] = ()) -> type[ImageNetSubset]:
+def _subset(
+    name: str, doc: str, own: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+) -> type[ImageNetSubset]:
     aliases = ("Image" + name[5:].capitalize(), *extra)
-    return type(name.capitalize(), (ImageNetSubset,), {
-        "__doc__": doc, "name": name, "aliases": aliases, "own_folders": own,
-        "__module__": __name__,
-    })
+    return type(
+        name.capitalize(),
+        (ImageNetSubset,),
+        {
+            "__doc__": doc,
+            "name": name,
+            "aliases": aliases,
+            "own_folders": own,
+            "__module__": __name__,
+        },
+    )
 
 
-Imagenette = _subset("imagenette", "ImageNette: 10 easy ImageNet classes (tench ... parachute), 128×128.",
-                     ("imagenette2", "imagenette2-320", "imagenette2-160"))
-Imagewoof = _subset("imagewoof", "ImageWoof: 10 ImageNet dog breeds, 128×128.",
-                    ("imagewoof2", "imagewoof2-320", "imagewoof2-160"))
+Imagenette = _subset(
+    "imagenette",
+    "ImageNette: 10 easy ImageNet classes (tench ... parachute), 128×128.",
+    ("imagenette2", "imagenette2-320", "imagenette2-160"),
+)
+Imagewoof = _subset(
+    "imagewoof",
+    "ImageWoof: 10 ImageNet dog breeds, 128×128.",
+    ("imagewoof2", "imagewoof2-320", "imagewoof2-160"),
+)
 Imagemeow = _subset("imagemeow", "ImageMeow: 10 ImageNet cats and big cats, 128×128.")
-Imagesquawk = _subset("imagesquawk", "ImageSquawk: 10 ImageNet birds, 128×128.",
-                      extra=("ImageSquack",))  # DataDAM's spelling
+Imagesquawk = _subset(
+    "imagesquawk", "ImageSquawk: 10 ImageNet birds, 128×128.", extra=("ImageSquack",)
+)  # DataDAM's spelling
 Imagefruit = _subset("imagefruit", "ImageFruit: 10 ImageNet fruits and vegetables, 128×128.")
 Imageyellow = _subset("imageyellow", "ImageYellow: 10 yellowish ImageNet classes, 128×128.")
 
 SUBSET_CLASSES: tuple[type[ImageNetSubset], ...] = (
-    Imagenette, Imagewoof, Imagemeow, Imagesquawk, Imagefruit, Imageyellow,
+    Imagenette,
+    Imagewoof,
+    Imagemeow,
+    Imagesquawk,
+    Imagefruit,
+    Imageyellow,
 )

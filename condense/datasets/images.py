@@ -44,7 +44,12 @@ def class_folders(folder: Path) -> list[str]:
 
 
 def scan_class_tree(
-    folder: Path, classes: Sequence[str], *, sub: str = "", dataset: str, allow_missing: bool = False
+    folder: Path,
+    classes: Sequence[str],
+    *,
+    sub: str = "",
+    dataset: str,
+    allow_missing: bool = False,
 ) -> list[tuple[Path, int]]:
     """``(file, label)`` for every image in ``folder/<class>/<sub>``; an empty class is an error."""
     files: list[tuple[Path, int]] = []
@@ -161,14 +166,19 @@ def load_cached(
     extra_files: Sequence[Path] = (),
 ) -> tuple[Tensor, Tensor]:
     """:func:`decode` through the cache: the first call decodes and stores, later ones read."""
-    params = {"channels": channels, "size": size, "classes": list(class_names),
-              "strict": strict_mode}
+    params = {
+        "channels": channels,
+        "size": size,
+        "classes": list(class_names),
+        "strict": strict_mode,
+    }
     key = cache.file_key(tag, files, params, extra_files=extra_files)
     path = cache.entry_path(root, tag, key)
     hit = cache.read(path)
     if hit is not None and hit[2] == class_names:
         return hit[0], hit[1]
-    images, labels = decode(files, channels=channels, size=size, dataset=dataset,
-                            strict_mode=strict_mode)
+    images, labels = decode(
+        files, channels=channels, size=size, dataset=dataset, strict_mode=strict_mode
+    )
     cache.write(path, images, labels, class_names)
     return images, labels

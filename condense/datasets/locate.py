@@ -8,7 +8,9 @@ from pathlib import Path
 from ..errors import DatasetError
 
 
-def candidates(root: str | None, subdirs: Iterable[str], system_dirs: Iterable[str] = ()) -> list[Path]:
+def candidates(
+    root: str | None, subdirs: Iterable[str], system_dirs: Iterable[str] = ()
+) -> list[Path]:
     """``root/<sub>`` for each sub-folder name (``""`` is ``root`` itself), then system folders.
 
     Duplicates are dropped; order is the search order.
@@ -38,8 +40,9 @@ def missing(
 ) -> DatasetError:
     """The "not found" error: what was expected, every folder searched, how to get the files."""
     where = "\n  ".join(str(d) for d in searched) or "(no folder: pass --data-dir)"
-    fetch = (" or pass --download to fetch it with torchvision into --data-dir"
-             if downloadable else "")
+    fetch = (
+        " or pass --download to fetch it with torchvision into --data-dir" if downloadable else ""
+    )
     return DatasetError(
         f"{dataset} {split} split not found. Looked for {', '.join(expected)} in:\n  {where}\n"
         f"{howto}{fetch}."
@@ -47,5 +50,7 @@ def missing(
 
 
 def download_failed(dataset: str, exc: BaseException) -> DatasetError:
-    return DatasetError(f"{dataset}: download failed ({type(exc).__name__}: {exc}); "
-                        f"check the network, or place the files by hand (see `condense list datasets`)")
+    return DatasetError(
+        f"{dataset}: download failed ({type(exc).__name__}: {exc}); "
+        f"check the network, or place the files by hand (see `condense list datasets`)"
+    )

@@ -75,12 +75,18 @@ class SVHN(DatasetSource):
             self._download(root, split)
             found = self._find(split, root)
         if found is None:
-            raise missing(self.name, split, [_FILES[split]], self.search_dirs(root),
-                          "Put the cropped-digits files (format 2) from the SVHN site in "
-                          "--data-dir", downloadable=True)
+            raise missing(
+                self.name,
+                split,
+                [_FILES[split]],
+                self.search_dirs(root),
+                "Put the cropped-digits files (format 2) from the SVHN site in --data-dir",
+                downloadable=True,
+            )
         x, y = read_mat(found)
-        return RawSplit(torch.from_numpy(x), torch.from_numpy(y), self.class_names,
-                        source=str(found))
+        return RawSplit(
+            torch.from_numpy(x), torch.from_numpy(y), self.class_names, source=str(found)
+        )
 
     def _download(self, root: str | None, split: str) -> None:
         import torchvision.datasets as tvd

@@ -34,11 +34,19 @@ from .locate import candidates, missing
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_FOLDERS = ("tiny-imagenet-200", "", "tinyimagenet/tiny-imagenet-200", "tinyimagenet",
-            "TinyImageNet", "tiny-imagenet")
+_FOLDERS = (
+    "tiny-imagenet-200",
+    "",
+    "tinyimagenet/tiny-imagenet-200",
+    "tinyimagenet",
+    "TinyImageNet",
+    "tiny-imagenet",
+)
 _PACKED = "tinyimagenet.pt"
-_HOWTO = ("Unzip tiny-imagenet-200.zip (the CS231n / Kaggle download) into --data-dir, or put the "
-          "DM/DataDAM tinyimagenet.pt there; there is no torchvision downloader for TinyImageNet")
+_HOWTO = (
+    "Unzip tiny-imagenet-200.zip (the CS231n / Kaggle download) into --data-dir, or put the "
+    "DM/DataDAM tinyimagenet.pt there; there is no torchvision downloader for TinyImageNet"
+)
 
 
 def _is_wnid(name: str) -> bool:
@@ -58,7 +66,9 @@ class TinyImageNet(DatasetSource):
 
     @dataclasses.dataclass(frozen=True)
     class Config(Config):
-        source: Literal["auto", "folder", "tensor"] = "auto"  # raw/re-organised tree or tinyimagenet.pt
+        source: Literal["auto", "folder", "tensor"] = (
+            "auto"  # raw/re-organised tree or tinyimagenet.pt
+        )
 
     def search_dirs(self, root: str | None) -> list[Path]:
         return candidates(root, _FOLDERS)
@@ -86,11 +96,14 @@ class TinyImageNet(DatasetSource):
         packed = self._packed(root) if mode in ("auto", "tensor") else None
         if packed is not None:
             return self._load_packed(packed, split)
-        expected = {"auto": ["tiny-imagenet-200/train/<wnid>/images/", _PACKED],
-                    "folder": ["tiny-imagenet-200/train/<wnid>/images/"],
-                    "tensor": [_PACKED]}[mode]
-        raise missing(self.name, split, expected, self.search_dirs(root), _HOWTO,
-                      downloadable=False)
+        expected = {
+            "auto": ["tiny-imagenet-200/train/<wnid>/images/", _PACKED],
+            "folder": ["tiny-imagenet-200/train/<wnid>/images/"],
+            "tensor": [_PACKED],
+        }[mode]
+        raise missing(
+            self.name, split, expected, self.search_dirs(root), _HOWTO, downloadable=False
+        )
 
     # -- the JPEG tree ---------------------------------------------------------------------
     def _classes(self, tree: Path) -> tuple[str, ...]:
@@ -118,17 +131,27 @@ class TinyImageNet(DatasetSource):
         else:
             files, extra = self._val_files(tree, classes)
         images, labels = img.load_cached(
-            files, classes, root=root, tag=f"{self.name}-{split}", channels=3, size=64,
-            dataset=self.name, extra_files=extra,
+            files,
+            classes,
+            root=root,
+            tag=f"{self.name}-{split}",
+            channels=3,
+            size=64,
+            dataset=self.name,
+            extra_files=extra,
         )
         return RawSplit(images, labels, classes, source=str(tree))
 
-    def _val_files(self, tree: Path, classes: tuple[str, ...]) -> tuple[list[tuple[Path, int]], list[Path]]:
+    def _val_files(
+        self, tree: Path, classes: tuple[str, ...]
+    ) -> tuple[list[tuple[Path, int]], list[Path]]:
         val = tree / "val"
         annotations = val / "val_annotations.txt"
         index = {c: i for i, c in enumerate(classes)}
-        if annotations.is_file() and (val / "images").is_dir() and not any(
-            (val / "images" / c).is_dir() for c in classes[:5]
+        if (
+            annotations.is_file()
+            and (val / "images").is_dir()
+            and not any((val / "images" / c).is_dir() for c in classes[:5])
         ):
             files: list[tuple[Path, int]] = []
             for n, line in enumerate(annotations.read_text().splitlines(), 1):
@@ -149,13 +172,22 @@ class TinyImageNet(DatasetSource):
             return files, [annotations]
         for base in (val, val / "images"):
             if any((base / c).is_dir() for c in classes):
-                sub = "images" if all((base / c / "images").is_dir() for c in classes
-                                      if (base / c).is_dir()) else ""
-                return img.scan_class_tree(base, classes, sub=sub, dataset=self.name,
-                                           allow_missing=True), []
-        raise missing(self.name, "test (validation)",
-                      ["val/val_annotations.txt + val/images/", "val/<wnid>/"], [val], _HOWTO,
-                      downloadable=False)
+                sub = (
+                    "images"
+                    if all((base / c / "images").is_dir() for c in classes if (base / c).is_dir())
+                    else ""
+                )
+                return img.scan_class_tree(
+                    base, classes, sub=sub, dataset=self.name, allow_missing=True
+                ), []
+        raise missing(
+            self.name,
+            "test (validation)",
+            ["val/val_annotations.txt + val/images/", "val/<wnid>/"],
+            [val],
+            _HOWTO,
+            downloadable=False,
+        )
 
     # -- the pre-packed tensor file -----------------------------------------------------------
     def _load_packed(self, path: Path, split: str) -> RawSplit:
@@ -163,7 +195,9 @@ class TinyImageNet(DatasetSource):
             blob: Any = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatasetError(f"{path}: refusing to unpickle code from this file ({first})") from None
+            raise DatasetError(
+                f"{path}: refusing to unpickle code from this file ({first})"
+            ) from None
         except Exception as exc:
             raise DatasetError(
                 f"{path}: cannot read ({type(exc).__name__}); the file is corrupt or truncated"
@@ -189,8 +223,10 @@ class TinyImageNet(DatasetSource):
             )
         classes = [str(c) for c in blob.get("classes", [])] or [str(i) for i in range(200)]
         if labels.numel() and int(labels.max()) >= len(classes):
-            raise DatasetError(f"{path}: labels_{key} go up to {int(labels.max())} but there are "
-                               f"{len(classes)} classes")
+            raise DatasetError(
+                f"{path}: labels_{key} go up to {int(labels.max())} but there are "
+                f"{len(classes)} classes"
+            )
         if all(_is_wnid(c) for c in classes) and classes != sorted(classes):
             order = sorted(range(len(classes)), key=classes.__getitem__)
             remap = torch.empty(len(classes), dtype=torch.long)
@@ -200,8 +236,9 @@ class TinyImageNet(DatasetSource):
 
     def _channels_first(self, images: Tensor, path: Path) -> Tensor:
         if images.ndim != 4:
-            raise DatasetError(f"{path}: images have shape {tuple(images.shape)}, expected "
-                               f"(N, 3, 64, 64)")
+            raise DatasetError(
+                f"{path}: images have shape {tuple(images.shape)}, expected (N, 3, 64, 64)"
+            )
         if images.shape[1] != 3 and images.shape[-1] == 3:
             images = images.permute(0, 3, 1, 2)
         if images.shape[1] != 3:

@@ -1,4 +1,4 @@
-"""Writers of tiny copies of every on-disk dataset format, written byte-for-byte the way the originals are.
+"""Writers of tiny copies of every on-disk dataset format, laid out as the originals are.
 
 Each class gets a recognisable flat colour (``colour(label)``) so tests can check that labels
 follow the pixels after decoding, whatever the format.
@@ -34,7 +34,8 @@ def _flat(n_per_class: int, classes: int, shape: tuple[int, ...]) -> tuple[np.nd
 # -- IDX (MNIST / Fashion-MNIST) ------------------------------------------------------------------
 def write_idx(path: Path, array: np.ndarray) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
-        struct.pack(">I", d) for d in array.shape)
+        struct.pack(">I", d) for d in array.shape
+    )
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
@@ -48,15 +49,23 @@ def make_idx(root: Path, folder: str = "MNIST") -> Path:
     return raw
 
 
-# -- CIFAR python batches ----------------------------------------------------------------------------
+# -- CIFAR python batches ---------------------------------------------------------
 def _py2_pickle(obj: object) -> bytes:
     """Protocol 2 with numpy's pre-2.0 module path, like the files on the CIFAR site."""
-    return pickle.dumps(obj, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    return pickle.dumps(obj, protocol=2).replace(
+        b"numpy._core.multiarray", b"numpy.core.multiarray"
+    )
 
 
 def _cifar_batch(x: np.ndarray, y: np.ndarray, label_key: str) -> bytes:
-    return _py2_pickle({"batch_label": "fixture", label_key: [int(v) for v in y],
-                        "data": x.reshape(len(x), -1), "filenames": [f"{i}.png" for i in range(len(y))]})
+    return _py2_pickle(
+        {
+            "batch_label": "fixture",
+            label_key: [int(v) for v in y],
+            "data": x.reshape(len(x), -1),
+            "filenames": [f"{i}.png" for i in range(len(y))],
+        }
+    )
 
 
 def make_cifar10(root: Path) -> Path:
@@ -68,7 +77,18 @@ def make_cifar10(root: Path) -> Path:
         (d / f"data_batch_{i}").write_bytes(_cifar_batch(x, y, "labels"))
     x, y = _flat(1, 10, (3, 32, 32))
     (d / "test_batch").write_bytes(_cifar_batch(x, y, "labels"))
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     (d / "batches.meta").write_bytes(_py2_pickle({"label_names": names, "num_vis": 3072}))
     return d
 
@@ -78,8 +98,11 @@ def make_cifar100(root: Path) -> Path:
     d.mkdir(parents=True)
     for split, n in (("train", 2), ("test", 1)):
         x, y = _flat(n, 100, (3, 32, 32))
-        batch = {"fine_labels": [int(v) for v in y], "coarse_labels": [int(v) // 5 for v in y],
-                 "data": x.reshape(len(x), -1)}
+        batch = {
+            "fine_labels": [int(v) for v in y],
+            "coarse_labels": [int(v) // 5 for v in y],
+            "data": x.reshape(len(x), -1),
+        }
         (d / split).write_bytes(_py2_pickle(batch))
     names = [f"fine{i:03d}" for i in range(100)]
     (d / "meta").write_bytes(_py2_pickle({"fine_label_names": names, "coarse_label_names": []}))
@@ -148,8 +171,9 @@ def make_packed_tiny(root: Path, *, channels: int = 3, classes: tuple[str, ...] 
     out = {"classes": list(classes)}
     for split, n in (("train", 2), ("val", 1)):
         labels = torch.arange(len(classes)).repeat_interleave(n)
-        images = torch.stack([torch.full((channels, 64, 64), colour(int(c)), dtype=torch.uint8)
-                              for c in labels])
+        images = torch.stack(
+            [torch.full((channels, 64, 64), colour(int(c)), dtype=torch.uint8) for c in labels]
+        )
         out[f"images_{split}"], out[f"labels_{split}"] = images, labels
     path = root / "tinyimagenet.pt"
     root.mkdir(parents=True, exist_ok=True)
@@ -160,7 +184,9 @@ def make_packed_tiny(root: Path, *, channels: int = 3, classes: tuple[str, ...] 
 IMAGEFOLDER_CLASSES = ("bird", "cat", "dog")
 
 
-def make_imagefolder(root: Path, size: tuple[int, int] = (20, 16), modes: tuple[str, ...] = ("RGB", "L", "RGBA", "P")) -> Path:
+def make_imagefolder(
+    root: Path, size: tuple[int, int] = (20, 16), modes: tuple[str, ...] = ("RGB", "L", "RGBA", "P")
+) -> Path:
     for split, n in (("train", 4), ("val", 1)):
         for label, cls in enumerate(IMAGEFOLDER_CLASSES):
             for k in range(n):

@@ -15,8 +15,11 @@ from condense.datasets import cache, images
 
 def _tree(root: Path) -> dict[str, int]:
     """Every path outside the cache, with its size and mtime (files) or -1 (folders)."""
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns + p.stat().st_size if p.is_file() else -1
-            for p in root.rglob("*") if ".cache" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns + p.stat().st_size if p.is_file() else -1
+        for p in root.rglob("*")
+        if ".cache" not in p.parts
+    }
 
 
 def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -47,14 +50,18 @@ def test_decoded_once_then_read_from_cache(tmp_path: Path, monkeypatch: pytest.M
     assert len(entries) == 2 and all(e.endswith(".safetensors") for e in entries)  # no temp files
 
 
-def test_changed_files_invalidate_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_files_invalidate_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_imagefolder(tmp_path)
     calls = _count_decodes(monkeypatch)
     condense.load_dataset("imagefolder", tmp_path)
     save_image(tmp_path / "train" / "dog" / "new.png", 66, (20, 16))  # one more image
     data = condense.load_dataset("imagefolder", tmp_path)
     assert calls == [12, 13] and data.train.images.shape[0] == 13
-    condense.load_dataset("imagefolder", tmp_path, config={"image_size": 8})  # other size: new entry
+    condense.load_dataset(
+        "imagefolder", tmp_path, config={"image_size": 8}
+    )  # other size: new entry
     assert calls == [12, 13, 13]
 
 
@@ -62,11 +69,13 @@ def test_nothing_but_the_cache_is_written_into_the_data_folder(tmp_path: Path) -
     make_tiny_imagenet(tmp_path)
     make_imagefolder(tmp_path / "folder")
     before = _tree(tmp_path)
-    condense.load_dataset("tinyimagenet", tmp_path).test
-    condense.load_dataset("imagefolder", tmp_path / "folder").test
+    assert condense.load_dataset("tinyimagenet", tmp_path).test.images.shape[0] == 6
+    assert condense.load_dataset("imagefolder", tmp_path / "folder").test.images.shape[0] == 3
     assert _tree(tmp_path) == before
     assert {p.parent for p in tmp_path.rglob("*.safetensors")} == {
-        tmp_path / ".cache", tmp_path / "folder" / ".cache"}
+        tmp_path / ".cache",
+        tmp_path / "folder" / ".cache",
+    }
 
 
 def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +86,9 @@ def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(list((tmp_path / "elsewhere").glob("imagefolder-train-*.safetensors"))) == 1
 
 
-def test_read_only_data_folder_caches_in_the_default_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_data_folder_caches_in_the_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_imagefolder(tmp_path / "ro")
     monkeypatch.setattr(cache, "_writable", lambda folder: False)
     condense.load_dataset("imagefolder", tmp_path / "ro")
@@ -96,7 +107,9 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monk
     assert calls == [12] and torch.equal(first.train.images, again.train.images)
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import safetensors.torch
 
     def boom(tensors, path, metadata=None):  # type: ignore[no-untyped-def]
@@ -105,6 +118,8 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(safetensors.torch, "save_file", boom)
     make_imagefolder(tmp_path)
-    data = condense.load_dataset("imagefolder", tmp_path)  # a cache that cannot be written is skipped
+    data = condense.load_dataset(
+        "imagefolder", tmp_path
+    )  # a cache that cannot be written is skipped
     assert data.train.images.shape[0] == 12
     assert list((tmp_path / ".cache").iterdir()) == []

@@ -27,8 +27,17 @@ from condense.datasets.builtin import BUILTIN_DATASETS
 from condense.datasets.imagenet_subsets import SUBSETS
 from condense.plugins import pm
 
-FAST = ["--ipc", "1", "--iterations", "2", "--set", "batch_real=4", "--set", "sampler.width=8",
-        "--no-progress"]
+FAST = [
+    "--ipc",
+    "1",
+    "--iterations",
+    "2",
+    "--set",
+    "batch_real=4",
+    "--set",
+    "sampler.width=8",
+    "--no-progress",
+]
 
 # dataset -> (fixture writer, extra CLI arguments, expected (C, H, W), expected class count)
 CASES: dict[str, tuple[Callable[[Path], Any], list[str], tuple[int, int, int], int]] = {
@@ -41,8 +50,11 @@ CASES: dict[str, tuple[Callable[[Path], Any], list[str], tuple[int, int, int], i
     "tiny-imagenet-200": (make_packed_tiny, ["--data-set", "source=tensor"], (3, 64, 64), 3),
     "imagefolder": (make_imagefolder, ["--image-size", "16"], (3, 16, 16), 3),
     "imagenette": (lambda d: make_imagenet(d, ("imagenette",)), [], (3, 128, 128), 10),
-    **{s: (lambda d, s=s: make_imagenet(d, (s,)), ["--image-size", "32"], (3, 32, 32), 10)
-       for s in sorted(SUBSETS) if s != "imagenette"},
+    **{
+        s: (lambda d, s=s: make_imagenet(d, (s,)), ["--image-size", "32"], (3, 32, 32), 10)
+        for s in sorted(SUBSETS)
+        if s != "imagenette"
+    },
 }
 
 
@@ -61,8 +73,21 @@ def test_run_dm_on_fixture(tmp_path: Path, runner: CliRunner, dataset: str) -> N
     make, extra, shape, k = CASES[dataset]
     make(tmp_path / "data")
     out = tmp_path / "out.safetensors"
-    r = runner.invoke(cli, ["run", "dm", "--dataset", dataset, *FAST, "--data-dir",
-                            str(tmp_path / "data"), "-o", str(out), *extra])
+    r = runner.invoke(
+        cli,
+        [
+            "run",
+            "dm",
+            "--dataset",
+            dataset,
+            *FAST,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "-o",
+            str(out),
+            *extra,
+        ],
+    )
     assert r.exit_code == 0, r.output
     syn = condense.load(out)
     assert tuple(syn.images.shape) == (k, *shape)
@@ -85,7 +110,9 @@ def test_list_datasets_json(runner: CliRunner) -> None:
 
 
 def test_missing_dataset_is_a_clear_cli_error(tmp_path: Path, runner: CliRunner) -> None:
-    r = runner.invoke(cli, ["run", "dm", "--dataset", "cifar100", *FAST, "--data-dir", str(tmp_path)])
+    r = runner.invoke(
+        cli, ["run", "dm", "--dataset", "cifar100", *FAST, "--data-dir", str(tmp_path)]
+    )
     assert r.exit_code == 1
     assert "cifar100 train split not found" in r.output and str(tmp_path) in r.output
 
@@ -120,18 +147,47 @@ def probe() -> Iterator[type[_Probe]]:
         pm.unregister(name="probe-evaluator")
 
 
-def test_eval_reloads_imagefolder_with_recorded_settings(tmp_path: Path, runner: CliRunner,
-                                                          probe: type[_Probe]) -> None:
+def test_eval_reloads_imagefolder_with_recorded_settings(
+    tmp_path: Path, runner: CliRunner, probe: type[_Probe]
+) -> None:
     make_imagefolder(tmp_path / "data" / "pets")
     out = tmp_path / "pets.safetensors"
-    r = runner.invoke(cli, ["run", "dm", "--dataset", "imagefolder", *FAST, "--data-dir",
-                            str(tmp_path / "data"), "--train-dir", "pets/train", "--val-dir",
-                            "pets/val", "--image-size", "12", "-o", str(out)])
+    r = runner.invoke(
+        cli,
+        [
+            "run",
+            "dm",
+            "--dataset",
+            "imagefolder",
+            *FAST,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--train-dir",
+            "pets/train",
+            "--val-dir",
+            "pets/val",
+            "--image-size",
+            "12",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     meta = condense.load(out).meta
     assert meta["dataset_config"]["image_size"] == 12
     assert "--data-set image_size=12" in meta["reproduce"]
-    r = runner.invoke(cli, ["eval", str(out), "-e", "probe", "--no-save", "--json",
-                            "--data-dir", str(tmp_path / "data")])
+    r = runner.invoke(
+        cli,
+        [
+            "eval",
+            str(out),
+            "-e",
+            "probe",
+            "--no-save",
+            "--json",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert probe.seen == [("imagefolder", (3, 12, 12))]

@@ -41,8 +41,9 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(MISSING))
-def test_missing_dataset_names_folder_files_and_fix(tmp_path: Path, name: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_dataset_names_folder_files_and_fix(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if name == "fashion-mnist":  # hide the system copy so the search comes up empty
         from condense.datasets.mnist import FashionMNIST
 
@@ -132,7 +133,9 @@ class _Payload:
         return (print, ("pwned",))
 
 
-def test_packed_tensor_file_with_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_packed_tensor_file_with_code_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "tinyimagenet.pt"
     torch.save({"classes": ["n1"], "images_train": _Payload()}, path)
     with pytest.raises(DatasetError) as exc:
@@ -222,7 +225,9 @@ def test_mixed_image_sizes_need_image_size(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as exc:
         condense.load_dataset("imagefolder", tmp_path)
     assert "different sizes" in _one_line(exc) and "--image-size" in str(exc.value)
-    assert condense.load_dataset("imagefolder", tmp_path, config={"image_size": 12}).spec.image_size == (12, 12)
+    assert condense.load_dataset(
+        "imagefolder", tmp_path, config={"image_size": 12}
+    ).spec.image_size == (12, 12)
 
 
 def test_flat_folder_has_no_classes(tmp_path: Path) -> None:

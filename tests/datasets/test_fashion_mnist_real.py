@@ -1,11 +1,10 @@
-"""The real Fashion-MNIST from Debian's dataset-fashion-mnist (skipped where it is not installed)."""
+"""The real Fashion-MNIST from Debian's dataset-fashion-mnist (skipped where not installed)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from click.testing import CliRunner
 
@@ -30,9 +29,26 @@ def test_real_fashion_mnist_loads_fast(fmnist_available: bool, tmp_path: Path) -
 
 def test_run_dm_on_real_fashion_mnist(fmnist_available: bool, tmp_path: Path) -> None:
     out = tmp_path / "fm.safetensors"
-    r = CliRunner().invoke(cli, ["run", "dm", "--dataset", "fashion-mnist", "--ipc", "1",
-                                 "--iterations", "2", "--set", "batch_real=4", "--no-progress",
-                                 "--data-dir", str(tmp_path / "empty"), "-o", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "dm",
+            "--dataset",
+            "fashion-mnist",
+            "--ipc",
+            "1",
+            "--iterations",
+            "2",
+            "--set",
+            "batch_real=4",
+            "--no-progress",
+            "--data-dir",
+            str(tmp_path / "empty"),
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     syn = condense.load(out)
     assert syn.images.shape == (10, 1, 28, 28) and syn.meta["class_names"][0] == "T-shirt/top"

@@ -35,7 +35,9 @@ def _labels_follow_pixels(images: torch.Tensor, labels: torch.Tensor, tol: int =
     assert torch.allclose(means, expected, atol=tol), (means[:8], expected[:8])
 
 
-def _check_normalisation(data: condense.RealData, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+def _check_normalisation(
+    data: condense.RealData, mean: tuple[float, ...], std: tuple[float, ...]
+) -> None:
     assert data.mean == pytest.approx(mean) and data.std == pytest.approx(std)
     x = data.train.images[:2]
     got = data.normalize(x)
@@ -78,7 +80,12 @@ def test_cifar10_python_batches(tmp_path: Path) -> None:
 def test_cifar100_python_batches(tmp_path: Path) -> None:
     make_cifar100(tmp_path)
     data = condense.load_dataset("cifar100", tmp_path)
-    assert data.train.images.shape == (200, 3, 32, 32) and data.test.images.shape == (100, 3, 32, 32)
+    assert data.train.images.shape == (200, 3, 32, 32) and data.test.images.shape == (
+        100,
+        3,
+        32,
+        32,
+    )
     assert len(data.class_names) == 100 and data.class_names[7] == "fine007"  # from the meta file
     assert torch.bincount(data.train.labels).tolist() == [2] * 100
     _labels_follow_pixels(data.train.images, data.train.labels, tol=0)
@@ -131,7 +138,7 @@ def test_tinyimagenet_packed_tensor_file(tmp_path: Path) -> None:
     # labels were re-mapped to sorted-wnid order: the pixels of sorted class k are WNIDS' colour
     from dataset_fixtures import WNIDS
 
-    for img, y in zip(data.train.images, data.train.labels):
+    for img, y in zip(data.train.images, data.train.labels, strict=True):
         assert int(img[0, 0, 0]) == colour(WNIDS.index(SORTED_WNIDS[int(y)]))
     assert data.test.images.shape == (3, 3, 64, 64)
 
@@ -152,7 +159,9 @@ def test_imagefolder_mixed_modes_and_sizes(tmp_path: Path) -> None:
     _labels_follow_pixels(data.train.images, data.train.labels)
     assert data.test.images.shape == (3, 3, 16, 20)
     # no mean/std given: the training images' own statistics
-    values = torch.tensor([colour(y) for y in range(3)], dtype=torch.float64).repeat_interleave(4) / 255
+    values = (
+        torch.tensor([colour(y) for y in range(3)], dtype=torch.float64).repeat_interleave(4) / 255
+    )
     assert data.mean[0] == pytest.approx(float(values.mean()), abs=2e-3)
     assert data.std[0] == pytest.approx(float(values.std(unbiased=False)), abs=2e-3)
     x = data.normalize(data.train.images).double()
@@ -161,8 +170,14 @@ def test_imagefolder_mixed_modes_and_sizes(tmp_path: Path) -> None:
 
 def test_imagefolder_image_size_channels_and_paths(tmp_path: Path) -> None:
     make_imagefolder(tmp_path / "pets", modes=("L",))
-    cfg = {"train_dir": "pets/train", "val_dir": "pets/val", "image_size": 8, "channels": 1,
-           "mean": (0.5,), "std": (0.25,)}
+    cfg = {
+        "train_dir": "pets/train",
+        "val_dir": "pets/val",
+        "image_size": 8,
+        "channels": 1,
+        "mean": (0.5,),
+        "std": (0.25,),
+    }
     data = condense.load_dataset("imagefolder", tmp_path, config=cfg)
     assert data.train.images.shape == (12, 1, 8, 8) and data.spec.image_size == (8, 8)
     assert data.mean == (0.5,) and data.std == (0.25,)
@@ -222,11 +237,18 @@ def test_names_are_case_insensitive_with_aliases() -> None:
     if fake is not None:
         pm.unregister(name="tiny-datasets")
     try:
-        for alias, name in [("FashionMNIST", "fashion-mnist"), ("fashion_mnist", "fashion-mnist"),
-                            ("TinyImageNet", "tinyimagenet"), ("tiny", "tinyimagenet"),
-                            ("Tiny", "tinyimagenet"), ("CIFAR-10", "cifar10"),
-                            ("ImageNette", "imagenette"), ("ImageSquack", "imagesquawk"),
-                            ("image_folder", "imagefolder"), ("SVHN", "svhn")]:
+        for alias, name in [
+            ("FashionMNIST", "fashion-mnist"),
+            ("fashion_mnist", "fashion-mnist"),
+            ("TinyImageNet", "tinyimagenet"),
+            ("tiny", "tinyimagenet"),
+            ("Tiny", "tinyimagenet"),
+            ("CIFAR-10", "cifar10"),
+            ("ImageNette", "imagenette"),
+            ("ImageSquack", "imagesquawk"),
+            ("image_folder", "imagefolder"),
+            ("SVHN", "svhn"),
+        ]:
             assert get_dataset(alias).name == name, alias
     finally:
         if fake is not None:
