@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 #: bump when the decoding itself changes (resampling filter, crop rule ...)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def cache_dir(root: str | os.PathLike[str] | None) -> Path:
