@@ -87,5 +87,7 @@ from . import evaluate as _evaluate  # noqa: E402,F401  (registers commands)
 from . import listing as _listing  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import show as _show  # noqa: E402,F401
+from . import hub as _hub  # noqa: E402,F401
+from . import importing as _importing  # noqa: E402,F401
 
 __all__ = ["cli", "main", "sys"]
