@@ -1,0 +1,295 @@
+"""The fast evaluation trainer: K fresh networks trained on one small set (spec §4.3 and §8).
+
+The protocol is the field's ``evaluate_synset``: SGD (lr, momentum 0.9, weight decay 5e-4), the
+loop runs ``epochs + 1`` epochs (``ep = 0 .. E``), and after epoch ``E // 2 + 1`` the learning rate
+is multiplied by 0.1 and a **new** optimiser is made (momentum buffers reset). Every mini-batch
+is augmented with non-Siamese DSA (one op per batch, per-image parameters). Test: ``eval()`` mode
+on the test split.
+
+Each network ``k`` owns a ``torch.Generator``: its initialisation, its per-epoch shuffle and its
+DSA parameters are all drawn from it, in the same order whichever engine trains it, so
+
+* ``engine="stacked"`` trains the K networks at once: their parameters are stacked
+  (``torch.func.stack_module_state``) and one ``vmap``-ed forward/backward runs all K (convolutions
+  become grouped convolutions, BatchNorm keeps per-network running statistics). SGD is
+  elementwise, so one optimiser over the stacked tensors is K independent optimisers. This is the
+  fast path on a GPU, where a single small network cannot fill the device.
+* ``engine="sequential"`` trains them one after the other with plain modules (optionally through
+  ``torch.compile``, which fuses the norm/activation/pool chains: the fast path on a CPU, where
+  one network already keeps the cores busy and the memory-bound element-wise ops dominate).
+
+Both give the same networks up to float rounding (tested). No DataLoader, no per-step host sync:
+indices and DSA parameters are drawn on the CPU and moved with the batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import condense
+from condense import augment
+
+Engine = Literal["auto", "stacked", "sequential"]
+CompileMode = Literal["auto", "on", "off"]
+
+#: steps per network from which ``compile="auto"`` compiles on a CPU (compilation costs ~30-60 s)
+COMPILE_MIN_STEPS = 3000
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainProtocol:
+    """What one evaluation network is trained with (the §4.3 protocol's knobs)."""
+
+    epochs: int
+    batch_size: int
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    decay: float = 0.1  # LR factor after epoch ``epochs // 2 + 1`` (new optimiser)
+    dsa: str = "none"  # resolved DSA strategy ('none' = no augmentation)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise condense.ConfigError(
+                f"epochs must be ≥ 0, batch_size ≥ 1 and lr > 0; got {self.epochs}, "
+                f"{self.batch_size}, {self.lr}")
+        augment.parse_strategy(self.dsa)
+
+    @property
+    def decay_epoch(self) -> int:
+        """The epoch index after which the LR drops (the official ``lr_schedule``)."""
+        return self.epochs // 2 + 1
+
+    def steps(self, n: int) -> int:
+        """SGD steps per network on a set of ``n`` images (last partial batch kept)."""
+        return (self.epochs + 1) * math.ceil(n / self.batch_size)
+
+
+def init_models(build: Callable[[], nn.Module], generators: Sequence[torch.Generator],
+                device: torch.device | str) -> list[nn.Module]:
+    """One freshly initialised network per generator (PyTorch default init, drawn from it)."""
+    models = []
+    for g in generators:
+        net = condense.networks.reinit_(build(), g)
+        models.append(net.to(device).train())
+    return models
+
+
+def _loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy over the last-but-one axis, summed over any leading (model) axis."""
+    b = logits.shape[-2]
+    if target.is_floating_point():  # soft labels: probabilities
+        return -(target * F.log_softmax(logits, -1)).sum() / b
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                           reduction="sum") / b
+
+
+def _batch_plan(n: int, protocol: TrainProtocol, generator: torch.Generator) -> list[Tensor]:
+    perm = torch.randperm(n, generator=generator)
+    return list(perm.split(protocol.batch_size))
+
+
+def _sgd(params: list[Tensor], protocol: TrainProtocol, lr: float) -> torch.optim.SGD:
+    return torch.optim.SGD(params, lr=lr, momentum=protocol.momentum,
+                           weight_decay=protocol.weight_decay)
+
+
+def resolve_engine(engine: Engine, device: torch.device, k: int) -> Literal["stacked", "sequential"]:
+    """``auto``: stacked on accelerators (launch-bound), sequential on the CPU (compute-bound)."""
+    if engine != "auto":
+        return engine
+    return "stacked" if device.type != "cpu" and k > 1 else "sequential"
+
+
+def resolve_compile(mode: CompileMode, device: torch.device, steps: int) -> bool:
+    """``auto`` compiles on a CPU for long runs (when a C++ compiler is present); never on GPU.
+
+    ``CONDENSE_EVAL_COMPILE=0/1`` overrides ``auto`` (e.g. to keep test runs free of compiling).
+    """
+    if mode != "auto":
+        return mode == "on"
+    env = os.environ.get("CONDENSE_EVAL_COMPILE")
+    if env is not None:
+        return env.strip().lower() in {"1", "true", "on", "yes"}
+    if device.type != "cpu" or steps < COMPILE_MIN_STEPS:
+        return False
+    import shutil
+
+    return shutil.which("cc") is not None or shutil.which("gcc") is not None
+
+
+def train_models(
+    models: Sequence[nn.Module],
+    images: Tensor,
+    targets: Tensor,
+    protocol: TrainProtocol,
+    generators: Sequence[torch.Generator],
+    *,
+    engine: Engine = "auto",
+    compile: CompileMode = "auto",
+    chunk: int = 0,
+    lr: float | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+) -> None:
+    """Train ``models`` in place on ``images``/``targets`` (on the models' device).
+
+    ``targets``: int64 class indices ``(N,)`` or float probabilities ``(N, classes)``.
+    ``generators[k]`` drives model k's shuffles and DSA draws (continue the stream used for its
+    initialisation). ``chunk`` caps how many models are stacked at once (0 = all). ``lr``
+    overrides ``protocol.lr`` (e.g. a learned ``syn_lr``). ``on_epoch(k_done_epochs)`` is called
+    with the running total of finished model-epochs.
+    """
+    if len(models) != len(generators):
+        raise ValueError(f"{len(models)} models but {len(generators)} generators")
+    if not models:
+        return
+    device = next(models[0].parameters()).device
+    n = images.shape[0]
+    if n == 0:
+        raise condense.ConfigError("cannot train on an empty set")
+    kind = resolve_engine(engine, device, len(models))
+    use_compile = resolve_compile(compile, device, protocol.steps(n))
+    base_lr = protocol.lr if lr is None else lr
+    done = [0]
+
+    def tick(count: int) -> None:
+        done[0] += count
+        if on_epoch is not None:
+            on_epoch(done[0])
+
+    if kind == "stacked":
+        size = chunk if chunk > 0 else len(models)
+        for s in range(0, len(models), size):
+            _train_stacked(models[s : s + size], images, targets, protocol, generators[s : s + size],
+                           base_lr, use_compile, tick)
+    else:
+        _train_sequential(models, images, targets, protocol, generators, base_lr, use_compile, tick)
+
+
+def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
+                      protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
+                      use_compile: bool, tick: Callable[[int], None]) -> None:
+    size = tuple(images.shape[-2:])
+    if use_compile:
+        # One working module compiled once; each model's state is loaded into it and copied back,
+        # so the compiled graph is reused for all K networks (no recompilation per instance).
+        work = copy.deepcopy(models[0]).train()
+        forward: Callable[[Tensor], Tensor] = torch.compile(work, dynamic=False)
+    for net, g in zip(models, generators):
+        if use_compile:
+            work.load_state_dict(net.state_dict())
+            target_net = work
+        else:
+            forward = net
+            target_net = net
+        params = [p for p in target_net.parameters() if p.requires_grad]
+        opt = _sgd(params, protocol, base_lr)
+        for ep in range(protocol.epochs + 1):
+            for idx in _batch_plan(images.shape[0], protocol, g):
+                x = images[idx.to(images.device)]
+                if protocol.dsa != "none":
+                    p = augment.sample_params(len(idx), protocol.dsa, size, g)
+                    x = augment.apply(x, p)
+                loss = _loss(forward(x), targets[idx.to(targets.device)])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if ep == protocol.decay_epoch:
+                opt = _sgd(params, protocol, base_lr * protocol.decay)
+            tick(1)
+        if use_compile:
+            net.load_state_dict(work.state_dict())
+
+
+def _train_stacked(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
+                   protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
+                   use_compile: bool, tick: Callable[[int], None]) -> None:
+    from torch.func import functional_call, stack_module_state, vmap
+
+    k = len(models)
+    size = tuple(images.shape[-2:])
+    params, buffers = stack_module_state(list(models))  # leaves (K, ...) requiring grad
+    base = copy.deepcopy(models[0]).to("meta").train()
+
+    def one(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(base, (p, b), (x,))
+
+    forward = vmap(one, randomness="error")
+    if use_compile:
+        forward = torch.compile(forward, dynamic=False)
+    leaves = list(params.values())
+    opt = _sgd(leaves, protocol, base_lr)
+    n = images.shape[0]
+    for ep in range(protocol.epochs + 1):
+        plans = [_batch_plan(n, protocol, g) for g in generators]
+        for step in range(len(plans[0])):
+            idx = torch.stack([plan[step] for plan in plans])  # (K, B)
+            flat = idx.reshape(-1).to(images.device)
+            x = images[flat]
+            if protocol.dsa != "none":
+                p = augment.DSAParams.cat([augment.sample_params(idx.shape[1], protocol.dsa, size, g)
+                                           for g in generators])
+                x = augment.apply(x, p)
+            x = x.reshape(k, idx.shape[1], *x.shape[1:])
+            y = targets[flat.to(targets.device)].reshape(k, idx.shape[1], *targets.shape[1:])
+            loss = _loss(forward(params, buffers, x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if ep == protocol.decay_epoch:
+            opt = _sgd(leaves, protocol, base_lr * protocol.decay)
+        tick(k)
+    with torch.no_grad():
+        for i, net in enumerate(models):
+            for name, t in net.named_parameters():
+                t.copy_(params[name][i])
+            for name, t in net.named_buffers():
+                if name in buffers:
+                    t.copy_(buffers[name][i])
+
+
+@torch.no_grad()
+def evaluate_models(models: Sequence[nn.Module], images: Tensor, labels: Tensor,
+                  transform: Callable[[Tensor], Tensor], *, batch_size: int = 256,
+                  classes: Tensor | None = None) -> list[float]:
+    """Top-1 accuracy (fraction) of each model on ``images`` (uint8, on any device).
+
+    ``transform`` maps a uint8 batch to the models' input space (normalise, ZCA). ``classes``
+    restricts the argmax to those output units (``None``: all outputs, the official rule).
+    Each batch is transformed once and shared by all models; one host sync at the end.
+    """
+    if not models:
+        return []
+    device = next(models[0].parameters()).device
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
+    correct = torch.zeros(len(models), dtype=torch.long, device=device)
+    for i in range(0, images.shape[0], batch_size):
+        x = transform(images[i : i + batch_size].to(device))
+        y = labels[i : i + batch_size].to(device)
+        for j, m in enumerate(models):
+            logits = m(x)
+            if classes is not None:
+                logits = logits[:, classes.to(device)]
+                pred = classes.to(device)[logits.argmax(1)]
+            else:
+                pred = logits.argmax(1)
+            correct[j] += (pred == y).sum()
+    for m, t in zip(models, was_training):
+        m.train(t)
+    total = max(int(images.shape[0]), 1)
+    return [c / total for c in correct.tolist()]
+
+
+__all__ = ["COMPILE_MIN_STEPS", "TrainProtocol", "init_models", "resolve_compile", "resolve_engine",
+           "evaluate_models", "train_models"]
