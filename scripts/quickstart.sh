@@ -8,4 +8,4 @@ bash scripts/setup.sh
 ITER=${ITERATIONS:-500}
 out=$(.venv/bin/condense run datadam --dataset fashion-mnist --ipc 10 --iterations "$ITER" \
       --out runs/datadam-fashion-mnist-ipc10.safetensors)
-.venv/bin/condense eval "$out" --preset reduced
+.venv/bin/condense eval "$out" --preset datadam-reduced
