@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import augment
+from . import augment, distributed
 from ._alloc import tune_allocator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import RealData
 from .errors import CheckpointError, ConfigError
 from .interfaces import Encoder, Features, Method, ProgressEvent, ProgressFn
-from .plan import Plan
+from .plan import Plan, resolve_class_chunk
 from .rng import keyed_generator
 from .synset import SynSet
 
@@ -194,7 +194,15 @@ def distill(
     ``checkpoint``: path of the atomic checkpoint written every ``loop.checkpoint_every``
     iterations; with ``resume`` the run continues from it. ``evaluate(synset, iteration)`` is
     called every ``loop.eval_every`` iterations. ``classes`` restricts which classes this process
-    updates (sharding); ``stop_after`` ends early after that many iterations (tests, preemption).
+    updates (manual sharding); ``stop_after`` ends early after that many iterations (tests,
+    preemption). ``loop.class_chunk`` 0 resolves to all classes unless they would not fit in
+    memory (:func:`condense.plan.resolve_class_chunk`).
+
+    In a process group of several ranks (``torchrun``, :func:`condense.distributed.init`) and
+    without ``classes``, the classes are sharded over the ranks and the result equals one process
+    up to floating-point reduction order; every rank gets the gathered set, rank 0 writes the
+    checkpoints, and ``callback``/``progress``/``evaluate`` are called on every rank (guard side
+    effects with :func:`condense.distributed.is_main`). See ``docs/distributed.md``.
     """
     tune_allocator()
     device = torch.device(device)
@@ -204,7 +212,17 @@ def distill(
         data.fit_zca(loop.zca_eps)
     method = plan.method
     owned = list(range(spec.num_classes)) if classes is None else list(classes)
-    _warn_chunking(plan, owned)
+    shard = None
+    if classes is None and distributed.is_distributed():
+        shard = distributed.ClassShard.create(plan, data, device, checkpoint)
+        owned, run_plan = list(shard.classes), shard.plan
+        if distributed.is_main():
+            _warn_chunking(run_plan, range(spec.num_classes))
+    else:
+        chunk = resolve_class_chunk(plan, data, device, len(owned))
+        run_plan = plan if chunk == loop.class_chunk else dataclasses.replace(
+            plan, loop=dataclasses.replace(loop, class_chunk=chunk))
+        _warn_chunking(run_plan, owned)
     dsa = data.source.dsa_strategy if loop.dsa_strategy == "auto" else loop.dsa_strategy
     augment.parse_strategy(dsa)
 
@@ -213,15 +231,19 @@ def distill(
     syn = syn.detach().clone().requires_grad_(True)
     optimizer = torch.optim.SGD([syn], lr=loop.lr_img, momentum=loop.momentum)
     start = 0
-    if resume:
+    if resume and shard is not None:
+        start = shard.load_checkpoint(checkpoint, plan, syn, optimizer)
+    elif resume:
         if checkpoint is None or not Path(checkpoint).exists():
             raise CheckpointError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
         start = load_checkpoint(Path(checkpoint), plan, syn, optimizer)
 
-    ctx = DistillContext(plan=plan, data=data, syn=syn, device=device, classes=owned,
+    ctx = DistillContext(plan=run_plan, data=data, syn=syn, device=device, classes=owned,
                          dsa_strategy=dsa)
     data.train = dataclasses.replace(data.train, images=data.train.images.to(device))
     end = loop.iterations if stop_after is None else min(loop.iterations, start + stop_after)
+    save = save_checkpoint if shard is None else shard.save_checkpoint
+    full: Callable[[Tensor], Tensor] = (lambda t: t) if shard is None else shard.gather
     t0 = time.perf_counter()
     last_loss = float("nan")
     for it in range(start, end):
@@ -231,22 +253,24 @@ def distill(
                                               device=device)
             if loop.channels_last:  # NHWC kernels: ~1.6x faster on CPU (oneDNN), faster on cuDNN
                 ctx.encoder.to(memory_format=torch.channels_last)
+            if shard is not None:
+                ctx.encoder = shard.prepare(ctx.encoder)
         optimizer.zero_grad(set_to_none=True)
         loss = method.iteration(ctx)
         optimizer.step()
         done = it + 1
         if callback and (done % loop.log_every == 0 or done == end):
-            last_loss = float(loss)
+            last_loss = float(loss if shard is None else shard.reduce(loss))
             callback(StepEvent(iteration=done, loss=last_loss, seconds=time.perf_counter() - t0))
         if progress:
             progress(ProgressEvent("distill", done, loop.iterations, {"loss": last_loss}))
         if checkpoint is not None and loop.checkpoint_every and done % loop.checkpoint_every == 0:
-            save_checkpoint(Path(checkpoint), plan, syn, optimizer, done)
+            save(Path(checkpoint), plan, syn, optimizer, done)
         if evaluate is not None and loop.eval_every and done % loop.eval_every == 0:
-            evaluate(make_synset(plan, data, syn, done), done)
+            evaluate(make_synset(plan, data, full(syn), done), done)
     if checkpoint is not None and end > start:
-        save_checkpoint(Path(checkpoint), plan, syn, optimizer, end)
-    return make_synset(plan, data, syn, end)
+        save(Path(checkpoint), plan, syn, optimizer, end)
+    return make_synset(plan, data, full(syn), end)
 
 
 def _warn_chunking(plan: Plan, owned: Sequence[int]) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from .. import api
+from .. import api, distributed
 from ..errors import UnknownComponentError
 from ..registry import components, get_method
 from ..store import save
@@ -50,8 +51,11 @@ def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | No
                    "go to <out>.eval.jsonl.")
 @click.option("--eval-set", "eval_settings", multiple=True, metavar="KEY=VALUE",
               help="Settings of the periodic evaluator (repeatable).")
+@click.option("--class-chunk", type=click.IntRange(min=0), default=None,
+              help="Classes per forward pass: bounds memory by the chunk; 0 = auto (all classes "
+                   "unless they exceed device memory) [default: 0]. Same as --set class_chunk=N.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-def run(method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
+def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
         preset: str | None, settings: tuple[str, ...], data_dir: str | None, download: bool,
         dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, evaluator: str | None,
@@ -59,25 +63,34 @@ def run(method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
     """Distil DATASET into IPC images per class with METHOD; print the artifact path."""
     method, preset = _method_and_preset(method, preset)
     overrides = settings_dict(settings)
-    dev = resolve_device(device)
-    with err_console.status(f"loading {dataset}"):
+    if class_chunk is not None:
+        overrides["class_chunk"] = class_chunk
+    # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
+    dev = str(distributed.init(resolve_device(device)))
+    main = distributed.is_main()
+    status = err_console.status(f"loading {dataset}") if main else contextlib.nullcontext()
+    with status, distributed.rank0_first():
         plan, data = api.plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations,
                                   seed=seed, preset=preset, settings=overrides,
                                   data_dir=data_dir, download=download,
                                   dataset_config=dataset_config)
     path = Path(out) if out else default_out(method, data.name, ipc, seed, preset)
     ckpt = path.with_name(path.stem + ".ckpt.safetensors")
-    if ckpt.exists() and not resume:
+    if ckpt.exists() and not resume and main:
         err_console.print(f"[yellow]note:[/] {ckpt} exists; pass --resume to continue it "
                           f"(starting afresh overwrites it)")
-    err_console.print(f"[bold]{method}[/] on {data.name}, IPC {ipc}, {plan.loop.iterations} "
-                      f"iterations, device {dev}, seed {seed}")
-    eval_log = path.with_name(path.stem + ".eval.jsonl")
-    with progress_bars(not no_progress) as report:
+    if main:
+        procs = f", {distributed.world_size()} processes" if distributed.is_distributed() else ""
+        err_console.print(f"[bold]{method}[/] on {data.name}, IPC {ipc}, {plan.loop.iterations} "
+                          f"iterations, device {dev}{procs}, seed {seed}")
+    eval_log = path.with_name(path.stem + ".eval.jsonl") if main else None
+    with progress_bars(not no_progress and main) as report:
         synset = api.distil(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
                             preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
                             resume=resume, evaluator=evaluator,
                             eval_settings=settings_dict(eval_settings), eval_log=eval_log,
                             progress=report)
-    save(synset, path)
-    print_result(str(path))
+    if main:
+        save(synset, path)
+        print_result(str(path))
+    distributed.shutdown()

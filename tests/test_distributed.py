@@ -1,0 +1,293 @@
+"""Class-sharded distillation: 2 gloo processes on 127.0.0.1 give the one-process result.
+
+Multi-process scenarios run this file as a worker (``python tests/test_distributed.py SCENARIO
+OUT``) with the environment torchrun would set, or under torchrun itself (the CLI test); the
+one-process references are computed in the pytest process. Every process uses one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import condense
+from condense import distributed
+from condense.plan import auto_class_chunk, estimate_class_bytes, resolve_class_chunk
+
+HERE = Path(__file__).resolve()
+SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
+TOL = 1e-4
+WORKER_TIMEOUT_S = 120
+
+
+def plan_for(method: str, data: condense.RealData, **over: Any) -> condense.Plan:
+    settings = {**SMALL, **over}
+    preset = settings.pop("preset", None)
+    return condense.resolve_plan(method, dataset=data.name, spec=data.spec, ipc=2, seed=3,
+                                 preset=preset, overrides=settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# worker side (runs in the spawned processes)
+
+
+def _register_tiny() -> None:
+    import conftest  # tests/ is sys.path[0] when this file runs as a script
+
+    from condense.plugins import pm
+
+    if not pm.has_plugin("tiny-datasets"):
+        pm.register(conftest._TinyPlugin, name="tiny-datasets")
+
+
+def _worker(scenario: str, out: Path) -> None:
+    torch.set_num_threads(1)
+    _register_tiny()
+    distributed.init("cpu")
+    assert distributed.world_size() == int(os.environ["WORLD_SIZE"])
+    data = condense.load_dataset("tiny-rgb")
+    r = distributed.rank()
+    results: dict[str, torch.Tensor] = {}
+    if scenario == "equal":
+        for name, method, over in (("dm", "dm", {}), ("datadam", "datadam", {}),
+                                   ("dm-chunk1", "dm", {"class_chunk": 1}),
+                                   ("datadam-chunk2", "datadam", {"class_chunk": 2})):
+            results[name] = condense.distill(plan_for(method, data, **over), data).images
+        ckpt = out / "run.ckpt.safetensors"
+        plan = plan_for("datadam", data, iterations=6, checkpoint_every=2)
+        condense.distill(plan, data, checkpoint=ckpt, stop_after=3)  # "killed" after 3
+        results["resumed"] = condense.distill(plan, data, checkpoint=ckpt, resume=True).images
+        objs = distributed.gather_objects([f"rank{r}-{i}" for i in distributed.shard(5)])
+        (out / f"objects{r}.json").write_text(json.dumps(objs))
+    elif scenario == "fail":
+        ckpt = out / "run.ckpt.safetensors"
+        plan = plan_for("datadam", data, iterations=8, checkpoint_every=2, log_every=1)
+
+        def crash(event: condense.StepEvent) -> None:
+            if r == 1 and event.iteration == 3:
+                os._exit(7)  # a rank dies without a word
+
+        try:
+            condense.distill(plan, data, checkpoint=ckpt, callback=crash)
+        except condense.CondenseError as exc:
+            (out / f"error{r}.json").write_text(json.dumps({"type": type(exc).__name__,
+                                                            "message": str(exc)}))
+            return
+    torch.save(results, out / f"rank{r}.pt")
+
+
+def _cli(args: list[str]) -> None:
+    torch.set_num_threads(1)
+    _register_tiny()
+    from condense.cli import main
+
+    sys.argv = ["condense", *args]
+    main()
+
+
+# ---------------------------------------------------------------------------------------------
+# launching
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1",
+           "CONDENSE_DISABLE_PLUGIN_AUTOLOAD": "1", "NO_COLOR": "1", **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _launch(scenario: str, out: Path, world: int = 2, **extra: str) -> list[tuple[int, str]]:
+    """Start ``world`` workers with torchrun's environment; return (exit code, stderr) per rank."""
+    port = str(_free_port())
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE), scenario, str(out)],
+                         env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(world),
+                                  LOCAL_WORLD_SIZE=str(world), MASTER_PORT=port, **extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for r in range(world)
+    ]
+    results = []
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=WORKER_TIMEOUT_S)
+            results.append((p.returncode, err))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return results
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist-equal")
+    for code, err in _launch("equal", out):
+        assert code == 0, err[-3000:]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# two processes == one process
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape
+    return float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("name,method,over", [
+    ("dm", "dm", {}),  # InstanceNorm: no communication inside an iteration
+    ("datadam", "datadam", {}),  # BatchNorm: statistics synchronised across the two ranks
+    ("dm-chunk1", "dm", {}),  # chunk invariance: 2 ranks × chunks of 1 == 1 process, all classes
+    ("datadam-chunk2", "datadam", {"class_chunk": 2}),  # BN chunks of 2 == 1 process, chunks of 2
+])
+def test_two_processes_equal_one(two_process_run, tiny_rgb, name, method, over):
+    one = condense.distill(plan_for(method, tiny_rgb, **over), tiny_rgb).images
+    init = condense.distill(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
+    ranks = [torch.load(two_process_run / f"rank{r}.pt")[name] for r in range(2)]
+    assert torch.equal(ranks[0], ranks[1])  # every rank holds the gathered set
+    assert _max_diff(ranks[0], one) < TOL
+    assert _max_diff(one, init) > 100 * TOL  # the images did move (all classes, both shards)
+    for c in range(4):
+        assert _max_diff(one[2 * c : 2 * c + 2], init[2 * c : 2 * c + 2]) > TOL
+
+
+def test_distributed_resume_equals_uninterrupted(two_process_run, tiny_rgb):
+    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb).images
+    resumed = torch.load(two_process_run / "rank0.pt")["resumed"]
+    assert _max_diff(resumed, full) < TOL
+    # the distributed checkpoint is an ordinary one: a single process resumes it too
+    ckpt = two_process_run / "run.ckpt.safetensors"
+    plan = plan_for("datadam", tiny_rgb, iterations=6, checkpoint_every=2)
+    again = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    assert again.meta["iterations"] == 6 and torch.equal(again.images, resumed)
+    assert not list(two_process_run.glob("*.tmp"))
+
+
+def test_gather_objects_in_rank_order(two_process_run):
+    for r in range(2):
+        objs = json.loads((two_process_run / f"objects{r}.json").read_text())
+        assert objs == ["rank0-0", "rank0-1", "rank1-2", "rank1-3", "rank1-4"]
+
+
+def test_failed_rank_fails_the_run_and_keeps_the_checkpoint(tmp_path, tiny_rgb):
+    results = _launch("fail", tmp_path, CONDENSE_DIST_TIMEOUT="30")
+    assert results[1][0] == 7
+    assert results[0][0] == 0, results[0][1][-3000:]
+    error = json.loads((tmp_path / "error0.json").read_text())
+    assert error["type"] == "DistributedError"
+    assert "rank 0 of 2" in error["message"] and "--resume" in error["message"]
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    assert str(ckpt) in error["message"]
+    plan = plan_for("datadam", tiny_rgb, iterations=8, checkpoint_every=2, log_every=1)
+    syn = torch.zeros(8, 3, 16, 16, requires_grad=True)
+    from condense.checkpoint import load_checkpoint
+
+    assert load_checkpoint(ckpt, plan, syn, torch.optim.SGD([syn], lr=1.0, momentum=0.5)) == 2
+    assert not list(tmp_path.glob("*.tmp"))
+    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True).images
+    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=8), tiny_rgb).images
+    assert _max_diff(resumed, full) < TOL
+
+
+def test_torchrun_cli_writes_once_on_rank0(tmp_path, tiny_rgb):
+    out = tmp_path / "s.safetensors"
+    port = str(_free_port())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node",
+           "2", "--master-addr", "127.0.0.1", "--master-port", port, str(HERE), "cli", "run",
+           "datadam", "--dataset", "tiny-rgb", "--ipc", "2", "--iterations", "3", "--seed", "3",
+           "--set", "batch_real=4", "--set", "sampler.width=8", "--class-chunk", "0",
+           "--device", "cpu", "--out", str(out)]
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines().count(str(out)) == 1  # only rank 0 prints the path
+    assert r.stderr.count("datadam") == 1  # and the header line
+    one = condense.distill(plan_for("datadam", tiny_rgb, iterations=3), tiny_rgb).images
+    assert _max_diff(condense.load(out).images, one) < TOL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.ckpt.safetensors", "s.safetensors"]
+
+
+# ---------------------------------------------------------------------------------------------
+# pieces, in one process
+
+
+def test_shard_is_contiguous_and_balanced():
+    parts = [distributed.shard(10, rank_=r, world=3) for r in range(3)]
+    assert [list(p) for p in parts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert distributed.shard(7) == range(7)  # one process: everything
+    assert distributed.gather_objects([1, 2]) == [1, 2]
+    assert distributed.on_rank0(lambda: 5) == 5
+    assert distributed.world_size() == 1 and distributed.is_main()
+
+
+def test_shard_classes():
+    assert distributed.shard_classes(10, 2, 0, coupled=True) == [range(0, 5), range(5, 10)]
+    assert distributed.shard_classes(10, 2, 3, coupled=False) == [range(0, 5), range(5, 10)]
+    # BatchNorm + chunks: whole chunks per rank, aligned to multiples of the chunk
+    assert distributed.shard_classes(10, 2, 3, coupled=True) == [range(0, 6), range(6, 10)]
+    assert distributed.shard_classes(10, 4, 3, coupled=True) == [range(0, 3), range(3, 6),
+                                                                  range(6, 9), range(9, 10)]
+    with pytest.raises(condense.ConfigError, match="chunks of classes"):
+        distributed.shard_classes(10, 3, 5, coupled=True)
+    with pytest.raises(condense.ConfigError, match="at most 4 processes"):
+        distributed.shard_classes(4, 5, 0, coupled=False)
+
+
+def test_init_without_torchrun_is_a_no_op(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.init("cpu") == torch.device("cpu")
+    assert not distributed.is_distributed()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(distributed.DistributedError, match="torchrun"):
+        distributed.init("cpu")
+
+
+def test_sync_batchnorm_is_batchnorm_in_one_process():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    x = torch.randn(5, 3, 8, 8)
+    ref = net(x)
+    distributed.convert_sync_batchnorm(net)
+    assert isinstance(net[1], distributed.SyncBatchNorm) and isinstance(net[1], nn.BatchNorm2d)
+    assert torch.equal(net(x), ref)
+    assert distributed.has_batchnorm(net)
+
+
+def test_auto_class_chunk_rule():
+    assert auto_class_chunk(10, 100, 10_000) == 0  # all fit in 70 %
+    assert auto_class_chunk(200, 1000, 100_000) == 70  # largest chunk in 70 % of the memory
+    assert auto_class_chunk(200, 10**9, 10) == 1  # never below one class
+    assert auto_class_chunk(200, 1000, 0) == 0  # unknown memory: all classes
+
+
+def test_resolve_class_chunk(tiny_rgb):
+    plan = plan_for("datadam", tiny_rgb)
+    assert resolve_class_chunk(plan, tiny_rgb, "cpu", 4) == 0  # tiny: all classes
+    assert resolve_class_chunk(plan_for("dm", tiny_rgb, class_chunk=3), tiny_rgb, "cpu", 4) == 3
+    # ConvNet-3 width 8 on 16x16: 8·(16²+8²+4²) + 8·2·2 features per image
+    per_image = 8 * (256 + 64 + 16) + 32
+    assert estimate_class_bytes(plan, tiny_rgb, "cpu") == int(per_image * (4 * 4 + 12 * 2))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "cli":
+        _cli(sys.argv[2:])
+    else:
+        _worker(sys.argv[1], Path(sys.argv[2]))
