@@ -7,11 +7,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import augment, networks
+from . import augment, distributed, networks
 from .api import distil, evaluate, plan_run, results_path
 from .config import Config
 from .data import RealData, load_dataset
 from .distill import DistillContext, FeatureMatching, StepEvent, distill
+from .distributed import DistributedError
 from .errors import (
     ArtifactError,
     CheckpointError,
@@ -46,11 +47,12 @@ from .zca import ZCA
 
 __all__ = [
     "ArtifactError", "CheckpointError", "CondenseError", "Config", "ConfigError", "DataSpec",
-    "DatasetError", "DatasetSource", "DistillContext", "DuplicateComponentError", "Encoder",
-    "EncoderSampler", "EvalResult", "Evaluator", "FeatureMatching", "Features", "HubError",
-    "LoopConfig", "Method", "Plan", "PluginError", "ProgressEvent", "ProgressFn", "RawSplit",
-    "RealData", "StepEvent", "SynSet", "UnknownComponentError", "ZCA", "__version__", "augment",
-    "derive_seed", "describe", "distil", "distill", "evaluate", "get_dataset", "get_evaluator",
+    "DatasetError", "DatasetSource", "DistillContext", "DistributedError",
+    "DuplicateComponentError", "Encoder", "EncoderSampler", "EvalResult", "Evaluator",
+    "FeatureMatching", "Features", "HubError", "LoopConfig", "Method", "Plan", "PluginError",
+    "ProgressEvent", "ProgressFn", "RawSplit", "RealData", "StepEvent", "SynSet",
+    "UnknownComponentError", "ZCA", "__version__", "augment", "derive_seed", "describe",
+    "distil", "distill", "distributed", "evaluate", "get_dataset", "get_evaluator",
     "get_method", "get_sampler", "hookimpl", "keyed_generator", "load", "load_dataset",
     "networks", "plan_run", "read_metadata", "resolve_plan", "results_path", "save",
 ]
