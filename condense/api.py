@@ -135,6 +135,13 @@ def evaluate(
 
 
 def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:
-    """Where ``condense eval`` writes its JSON: next to the artifact."""
-    p = Path(artifact)
-    return p.with_name(f"{p.stem}.eval-{evaluator}.json")
+    """Where ``condense eval`` writes its JSON: next to a local artifact; for ``hf://`` paths
+    in the current directory (never inside the Hugging Face cache)."""
+    return output_next_to(artifact, f".eval-{evaluator}.json")
+
+
+def output_next_to(artifact: str | os.PathLike[str], suffix: str) -> Path:
+    """``<stem><suffix>`` beside a local artifact, or in the current folder for ``hf://``."""
+    text = os.fspath(artifact)
+    p = Path(text.rsplit("/", 1)[-1]) if text.startswith("hf://") else Path(text)
+    return p.with_name(p.stem + suffix)

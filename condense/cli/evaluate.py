@@ -58,7 +58,7 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
                               device=resolve_device(device), progress=report)
     payload = {"artifact": artifact, **result.to_dict()}
     if not no_save:
-        path = api.results_path(local, result.evaluator)
+        path = api.results_path(artifact, result.evaluator)
         path.write_text(json.dumps(payload, indent=2) + "\n")
         err_console.print(f"results written to {path}")
     if as_json:

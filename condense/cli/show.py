@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..api import output_next_to
 from ..store import load
 from . import cli
 from ._console import err_console, out, out_json
@@ -17,7 +18,7 @@ from ._console import err_console, out, out_json
 @cli.command()
 @click.argument("artifact")
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the image grid [default: <artifact>.png].")
+              help="Where to write the image grid [default: <artifact>.png; for hf:// paths in the current folder].")
 @click.option("--no-grid", is_flag=True, help="Do not write the image grid.")
 @click.option("--max-per-class", type=int, default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
@@ -43,7 +44,7 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
             table.add_row(key, text if len(text) < 400 else text[:400] + " …")
         Console().print(table)
     if not no_grid:
-        path = Path(grid_path) if grid_path else Path(local).with_suffix(".png")
+        path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
         save_grid(synset, path, max_per_class)
         err_console.print(f"image grid written to {path}")
         if as_json:
