@@ -126,10 +126,11 @@ def _constructible(factory: Callable[[], Any]) -> bool:
 
 
 def _dataset_entry(cls: type) -> dict[str, Any]:
-    attrs = ("aliases", "channels", "image_size", "num_classes", "mean", "std")
+    attrs = ("aliases", "channels", "image_size", "num_classes", "mean", "std", "dsa_strategy",
+             "class_names")
     out = {a: getattr(cls, a, None) for a in attrs}
     out["aliases"] = list(out["aliases"] or ())
-    for a in ("image_size", "mean", "std"):
+    for a in ("image_size", "mean", "std", "class_names"):
         if out[a] is not None:
             out[a] = list(out[a])
     return out
