@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import math
 import re
 from pathlib import Path
@@ -26,6 +28,15 @@ TINY = condense.DataSpec(channels=3, image_size=(8, 8), num_classes=3)
 
 def _tiny_synset(ipc: int = 4, seed: int = 0, dataset: str = "tiny-rgb") -> condense.SynSet:
     return condense.distil("random", dataset=dataset, ipc=ipc, seed=seed)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny workloads: one thread (no OpenMP barrier spinning on a shared 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- trainer

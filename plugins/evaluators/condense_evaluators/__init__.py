@@ -16,6 +16,8 @@ from collections.abc import Callable
 import condense
 
 from .accuracy import Accuracy
+from .continual import Continual
+from .nas import NAS
 
 __version__ = "0.1.0"
 
@@ -23,6 +25,8 @@ __version__ = "0.1.0"
 @condense.hookimpl
 def register_evaluators(register: Callable[[type[condense.Evaluator]], None]) -> None:
     register(Accuracy)
+    register(Continual)
+    register(NAS)
 
 
-__all__ = ["Accuracy", "register_evaluators"]
+__all__ = ["NAS", "Accuracy", "Continual", "register_evaluators"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import condense
 
@@ -56,7 +56,7 @@ def train_and_score(
     images: Tensor,
     targets: Tensor,
     spec: condense.DataSpec,
-    model: str,
+    model: str | Callable[[], nn.Module],
     protocol: TrainProtocol,
     generators: list[torch.Generator],
     test_images: Tensor,
@@ -70,8 +70,11 @@ def train_and_score(
     classes: Tensor | None = None,
     on_epoch: Callable[[int], None] | None = None,
 ) -> TrainedScores:
-    """Initialise one network per generator, train them on ``images``, test on the uint8 split."""
-    build = model_builder(model, spec)
+    """Initialise one network per generator, train them on ``images``, test on the uint8 split.
+
+    ``model``: a name of ``condense.networks.MODELS`` or a zero-argument builder.
+    """
+    build = model_builder(model, spec) if isinstance(model, str) else model
     models = init_models(build, generators, device)
     x = images.to(device, torch.float32)
     y = targets.to(device)
