@@ -54,14 +54,21 @@ def _train(model: str, engine: str, dsa: str, k: int = 3, epochs: int = 3) -> li
 
 
 @pytest.mark.parametrize("model", ["convnet-d1", "convnet-bn", "mlp"])
-def test_stacked_equals_independent_runs(model: str) -> None:
-    """K networks trained stacked (vmap) == K independent runs (same init, batches, DSA)."""
+def test_engines_equal_independent_runs(model: str) -> None:
+    """K networks trained stacked (vmap) or in parallel threads == K independent runs."""
     dsa = "color_crop_cutout_flip_scale_rotate"
     stacked = _train(model, "stacked", dsa)
     single = _train(model, "sequential", dsa)
     for a, b in zip(stacked, single):
         for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.allclose(pa.float(), pb.float(), atol=2e-4, rtol=1e-3), name
+    # one network per thread: bitwise the sequential result (one intra-op thread in both)
+    torch.set_num_threads(2)  # the parallel engine uses min(K, threads) workers of 1 thread
+    parallel = _train(model, "parallel", dsa)
+    assert torch.get_num_threads() == 2  # restored
+    for a, b in zip(parallel, single):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(pa, pb), name
     # and the K networks really differ from each other (own init, own shuffles)
     w0 = next(stacked[0].parameters())
     w1 = next(stacked[1].parameters())

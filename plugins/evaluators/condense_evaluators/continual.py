@@ -64,8 +64,8 @@ class Continual(condense.Evaluator):
         lr_decay: float = 0.1
         dsa: str = "auto"
         test_limit: int = 0  # first N test images (then restricted to the seen classes); 0 = all
-        engine: Literal["auto", "stacked", "sequential"] = "auto"
-        compile: Literal["auto", "on", "off"] = "auto"
+        engine: Literal["auto", "stacked", "parallel", "sequential"] = "auto"
+        compile: Literal["on", "off"] = "off"
 
         def __post_init__(self) -> None:
             check_model(self.model)

@@ -82,8 +82,8 @@ class NAS(condense.Evaluator):
         num_eval: int = 1  # networks per candidate and side (accuracies averaged)
         top_fraction: float = 0.2  # also report ρ over this top fraction (by reference)
         test_limit: int = 2000  # first N test images (0 = the full split)
-        engine: Literal["auto", "stacked", "sequential"] = "auto"
-        compile: Literal["auto", "on", "off"] = "off"  # a new graph per candidate: rarely pays
+        engine: Literal["auto", "stacked", "parallel", "sequential"] = "auto"
+        compile: Literal["on", "off"] = "off"
 
         def __post_init__(self) -> None:
             nets = condense.networks
