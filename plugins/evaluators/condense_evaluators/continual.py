@@ -17,6 +17,9 @@ step's classes only.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +30,7 @@ import condense
 from .accuracy import real_test_split, train_and_score
 from .common import check_model, data_spec, resolve_dsa, synset_transform, training_targets
 from .stats import mean_std
-from .training import TrainProtocol
+from .training import TrainProtocol, run_on_cores
 
 BASELINES = ("random", "herding")
 
@@ -128,55 +131,77 @@ class Continual(condense.Evaluator):
         test_x, test_y = real_test_split(data, cfg.test_limit)
         memories = self.memories(synset, data, seed)
         total = len(memories) * sum(cfg.seeds * s for s in cfg.steps) * cfg.num_eval * (cfg.epochs + 1)
+        lock = threading.Lock()
         done = [0]
+        seconds = [0.0]
+        results: dict[tuple[str, int, int, int], list[float]] = {}
+
+        def unit(method: str, steps: int, s: int, t: int, seen: list[int], engine: str,
+                 ) -> Callable[[], None]:
+            """Train and test the ``num_eval`` networks of one (memory, steps, seed, step)."""
+            mem = memories[method][s]
+            seen_t = torch.tensor(seen)
+            rows = torch.isin(mem.labels, seen_t)
+            test_rows = torch.isin(test_y, seen_t)
+            gens = [condense.keyed_generator(seed, "continual", steps, s, t, i)
+                    for i in range(cfg.num_eval)]
+            last = [0]
+
+            def on_epoch(k: int) -> None:
+                with lock:
+                    done[0] += k - last[0]
+                    last[0] = k
+                    if progress is not None:
+                        progress(condense.ProgressEvent(
+                            "continual", done[0], total,
+                            {"memory": method, "steps": steps, "seed": s, "step": t + 1}))
+
+            def run() -> None:
+                scores = train_and_score(
+                    images=mem.images[rows], targets=training_targets(mem)[rows], spec=spec,
+                    model=cfg.model, protocol=protocol, generators=gens,
+                    test_images=test_x[test_rows], test_labels=test_y[test_rows],
+                    transform=synset_transform(mem), device=device,
+                    engine=engine,  # type: ignore[arg-type]
+                    compile=cfg.compile, on_epoch=on_epoch)
+                with lock:
+                    results[(method, steps, s, t)] = [100.0 * a for a in scores.accuracies]
+                    seconds[0] += scores.train_seconds + scores.test_seconds
+
+            return run
+
+        classes_seen = {steps: list(itertools.accumulate(
+            len(g) for g in step_classes(list(range(spec.num_classes)), steps))) for steps in cfg.steps}
+        jobs: list[Callable[[], None]] = []
+        # on a CPU the (memory, steps, seed, step) units run one per core; else one by one
+        spread = device.type == "cpu" and cfg.engine in ("auto", "parallel")
+        for method in memories:
+            for steps in cfg.steps:
+                for s in range(cfg.seeds):
+                    seen: list[int] = []
+                    for t, group in enumerate(step_classes(class_order(spec.num_classes, s), steps)):
+                        seen = seen + group
+                        jobs.append(unit(method, steps, s, t, seen,
+                                         "sequential" if spread else cfg.engine))
+        if spread:
+            run_on_cores(jobs)
+        else:
+            for job in jobs:
+                job()
 
         curves: dict[str, dict[str, Any]] = {}
         metrics: dict[str, float] = {}
         headline: list[float] = []
-        seconds = 0.0
-        for method, per_seed in memories.items():
+        for method in memories:
             curves[method] = {}
             for steps in cfg.steps:
-                runs: list[list[float]] = []  # [step][seed*net]
-                classes_seen: list[int] = []
-                for s in range(cfg.seeds):
-                    groups = step_classes(class_order(spec.num_classes, s), steps)
-                    mem = per_seed[s]
-                    transform = synset_transform(mem)
-                    targets = training_targets(mem)
-                    seen: list[int] = []
-                    for t, group in enumerate(groups):
-                        seen += group
-                        seen_t = torch.tensor(seen)
-                        rows = torch.isin(mem.labels, seen_t)
-                        test_rows = torch.isin(test_y, seen_t)
-                        gens = [condense.keyed_generator(seed, "continual", steps, s, t, i)
-                                for i in range(cfg.num_eval)]
-                        base = done[0]
-
-                        def on_epoch(k: int, base: int = base) -> None:
-                            done[0] = base + k
-                            if progress is not None:
-                                progress(condense.ProgressEvent(
-                                    "continual", done[0], total,
-                                    {"memory": method, "steps": steps, "seed": s, "step": t + 1}))
-
-                        scores = train_and_score(
-                            images=mem.images[rows], targets=targets[rows], spec=spec,
-                            model=cfg.model, protocol=protocol, generators=gens,
-                            test_images=test_x[test_rows], test_labels=test_y[test_rows],
-                            transform=transform, device=device, engine=cfg.engine,
-                            compile=cfg.compile, on_epoch=on_epoch)
-                        seconds += scores.train_seconds + scores.test_seconds
-                        if s == 0:
-                            runs.append([])
-                            classes_seen.append(len(seen))
-                        runs[t].extend(100.0 * a for a in scores.accuracies)
+                runs = [[a for s in range(cfg.seeds) for a in results[(method, steps, s, t)]]
+                        for t in range(steps)]  # [step][seed * net]
                 stats_t = [mean_std(r) for r in runs]
                 per_run_mean = [sum(r[j] for r in runs) / len(runs) for j in range(len(runs[0]))]
                 avg, avg_std = mean_std(per_run_mean)
                 curves[method][str(steps)] = {
-                    "classes": classes_seen, "mean": [m for m, _ in stats_t],
+                    "classes": classes_seen[steps], "mean": [m for m, _ in stats_t],
                     "std": [sd for _, sd in stats_t], "runs": runs,
                 }
                 metrics[f"{method} {steps}-step mean"] = avg
@@ -199,7 +224,7 @@ class Continual(condense.Evaluator):
                         f"each (seed, network) at {cfg.steps[0]} steps",
                 "curves": curves,
                 "class_orders": {str(s): class_order(spec.num_classes, s) for s in range(cfg.seeds)},
-                "seconds": seconds,
+                "seconds": seconds[0],
                 "simplification": "step t uses the artifact's images of the classes seen so far "
                                   "(one set distilled from all classes), not per-step distillation",
             },

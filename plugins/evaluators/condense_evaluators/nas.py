@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -31,7 +32,7 @@ import condense
 from .accuracy import real_test_split, train_and_score
 from .common import data_spec, resolve_dsa, synset_transform, training_targets
 from .stats import spearman
-from .training import TrainProtocol
+from .training import TrainProtocol, run_on_cores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,24 +162,47 @@ class NAS(condense.Evaluator):
         test_x, test_y = real_test_split(data, cfg.test_limit)
         syn_x, syn_y = synset.images, training_targets(synset)
         cands = self.candidates()
-        rows: list[dict[str, Any]] = []
         t_start = time.perf_counter()
-        for i, cand in enumerate(cands):
-            gens = [condense.keyed_generator(seed, "nas", cand.name, j) for j in range(cfg.num_eval)]
-            ref_gens = [condense.keyed_generator(seed, "nas", cand.name, j) for j in range(cfg.num_eval)]
-            common = dict(spec=spec, model=cand.builder(spec), test_images=test_x,
-                          test_labels=test_y, transform=transform, device=device,
-                          engine=cfg.engine, compile=cfg.compile)
-            p = train_and_score(images=syn_x, targets=syn_y, protocol=proxy, generators=gens,
-                                **common)  # type: ignore[arg-type]
-            r = train_and_score(images=ref_x, targets=ref_y, protocol=reference,
-                                generators=ref_gens, **common)  # type: ignore[arg-type]
-            rows.append({**dataclasses.asdict(cand), "name": cand.name,
-                         "proxy_accuracy": 100.0 * sum(p.accuracies) / len(p.accuracies),
-                         "reference_accuracy": 100.0 * sum(r.accuracies) / len(r.accuracies),
-                         "proxy_seconds": p.train_seconds, "reference_seconds": r.train_seconds})
-            if progress is not None:
-                progress(condense.ProgressEvent("nas", i + 1, len(cands), {"candidate": cand.name}))
+        spread = device.type == "cpu" and cfg.engine in ("auto", "parallel")
+        engine = "sequential" if spread else cfg.engine
+        found: dict[tuple[int, str], tuple[float, float]] = {}
+        lock = threading.Lock()
+        finished = [0]
+
+        def job(i: int, side: str) -> Callable[[], None]:
+            cand = cands[i]
+            x, y, protocol = (syn_x, syn_y, proxy) if side == "proxy" else (ref_x, ref_y, reference)
+
+            def run() -> None:
+                # same initialisations on both sides: only the training data differ
+                gens = [condense.keyed_generator(seed, "nas", cand.name, j)
+                        for j in range(cfg.num_eval)]
+                sc = train_and_score(images=x, targets=y, protocol=protocol, generators=gens,
+                                     spec=spec, model=cand.builder(spec), test_images=test_x,
+                                     test_labels=test_y, transform=transform, device=device,
+                                     engine=engine,  # type: ignore[arg-type]
+                                     compile=cfg.compile)
+                with lock:
+                    found[(i, side)] = (100.0 * sum(sc.accuracies) / len(sc.accuracies),
+                                        sc.train_seconds)
+                    finished[0] += 1
+                    if progress is not None:
+                        progress(condense.ProgressEvent("nas", finished[0], 2 * len(cands),
+                                                        {"candidate": cand.name, "side": side}))
+
+            return run
+
+        jobs = [job(i, side) for i in range(len(cands)) for side in ("proxy", "reference")]
+        if spread:  # one candidate-side per core
+            run_on_cores(jobs)
+        else:
+            for j in jobs:
+                j()
+        rows: list[dict[str, Any]] = [
+            {**dataclasses.asdict(cand), "name": cand.name,
+             "proxy_accuracy": found[(i, "proxy")][0], "reference_accuracy": found[(i, "reference")][0],
+             "proxy_seconds": found[(i, "proxy")][1], "reference_seconds": found[(i, "reference")][1]}
+            for i, cand in enumerate(cands)]
         proxy_acc = [r["proxy_accuracy"] for r in rows]
         ref_acc = [r["reference_accuracy"] for r in rows]
         chosen = max(range(len(rows)), key=lambda j: proxy_acc[j])
