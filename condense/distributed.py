@@ -365,8 +365,7 @@ class SyncBatchNorm(nn.BatchNorm2d):
             with torch.no_grad():
                 tracked.add_(1)
                 m = 1.0 / float(tracked) if self.momentum is None else self.momentum
-                total = float(n)
-                unbiased = var.detach() * (total / max(total - 1.0, 1.0))
+                unbiased = var.detach() * (n / (n - 1.0).clamp(min=1.0))  # no host sync
                 rm.mul_(1 - m).add_(mean.detach().to(rm.dtype), alpha=m)
                 rv.mul_(1 - m).add_(unbiased.to(rv.dtype), alpha=m)
         return y.to(input.dtype)

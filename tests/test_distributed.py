@@ -67,6 +67,10 @@ def _worker(scenario: str, out: Path) -> None:
         condense.distill(plan, data, checkpoint=ckpt, stop_after=3)  # "killed" after 3
         results["resumed"] = condense.distill(plan, data, checkpoint=ckpt, resume=True).images
         objs = distributed.gather_objects([f"rank{r}-{i}" for i in distributed.shard(5)])
+        try:  # rank 0 finds no checkpoint: every rank raises the same error
+            condense.distill(plan, data, checkpoint=out / "missing.safetensors", resume=True)
+        except condense.CheckpointError as exc:
+            objs.append(str(exc))
         (out / f"objects{r}.json").write_text(json.dumps(objs))
     elif scenario == "fail":
         ckpt = out / "run.ckpt.safetensors"
@@ -151,6 +155,7 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max())
 
 
+@pytest.mark.filterwarnings("ignore:class_chunk=2 with a BatchNorm encoder")
 @pytest.mark.parametrize("name,method,over", [
     ("dm", "dm", {}),  # InstanceNorm: no communication inside an iteration
     ("datadam", "datadam", {}),  # BatchNorm: statistics synchronised across the two ranks
@@ -180,10 +185,11 @@ def test_distributed_resume_equals_uninterrupted(two_process_run, tiny_rgb):
     assert not list(two_process_run.glob("*.tmp"))
 
 
-def test_gather_objects_in_rank_order(two_process_run):
+def test_gather_objects_and_errors_reach_every_rank(two_process_run):
     for r in range(2):
         objs = json.loads((two_process_run / f"objects{r}.json").read_text())
-        assert objs == ["rank0-0", "rank0-1", "rank1-2", "rank1-3", "rank1-4"]
+        assert objs[:5] == ["rank0-0", "rank0-1", "rank1-2", "rank1-3", "rank1-4"]
+        assert len(objs) == 6 and "no checkpoint at" in objs[5]
 
 
 def test_failed_rank_fails_the_run_and_keeps_the_checkpoint(tmp_path, tiny_rgb):
