@@ -218,10 +218,20 @@ def _train_parallel(models: Sequence[nn.Module], images: Tensor, targets: Tensor
     run_on_cores([job(net, g) for net, g in zip(models, generators)])
 
 
+def channels_last_pays(net: nn.Module) -> bool:
+    """BatchNorm convnets train ~1.5x faster in channels_last on a CPU (oneDNN, measured on the
+    2-core box: 0.37 vs 0.55-0.63 CPU-s per epoch for ConvNet-BN, batch 64); GroupNorm (the
+    field's instancenorm) and LayerNorm get slower, so those stay NCHW."""
+    mods = list(net.modules())
+    return (any(isinstance(m, nn.BatchNorm2d) for m in mods)
+            and not any(isinstance(m, (nn.GroupNorm, nn.LayerNorm)) for m in mods))
+
+
 def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
                       protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
                       use_compile: bool, tick: Callable[[int], None]) -> None:
     size = tuple(images.shape[-2:])
+    nhwc = images.dim() == 4 and channels_last_pays(models[0])
     if use_compile:
         # One working module compiled once; each model's state is loaded into it and copied back,
         # so the compiled graph is reused for all K networks (no recompilation per instance).
@@ -234,6 +244,8 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
         else:
             forward = net
             target_net = net
+        if nhwc:
+            target_net.to(memory_format=torch.channels_last)
         params = [p for p in target_net.parameters() if p.requires_grad]
         opt = _sgd(params, protocol, base_lr)
         for ep in range(protocol.epochs + 1):
@@ -242,6 +254,8 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
                 if protocol.dsa != "none":
                     p = augment.sample_params(len(idx), protocol.dsa, size, g)
                     x = augment.apply(x, p)
+                if nhwc:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 loss = _loss(forward(x), targets[idx.to(targets.device)])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -249,6 +263,8 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
             if ep == protocol.decay_epoch:
                 opt = _sgd(params, protocol, base_lr * protocol.decay)
             tick(1)
+        if nhwc:
+            target_net.to(memory_format=torch.contiguous_format)
         if use_compile:
             net.load_state_dict(work.state_dict())
 
