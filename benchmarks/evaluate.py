@@ -12,7 +12,9 @@ measured over ``--epochs`` epochs and extrapolated (the per-epoch cost is consta
   or compiled (``+compile``; the compile time is reported and amortised separately).
 
 All variants run in one process, interleaved, so the ratios are comparable even on a shared,
-noisy machine. Example::
+noisy machine (the fastest of ``--rounds`` rounds counts). Times are wall-clock per network; the
+process CPU seconds per network and epoch are printed too (on a busy machine they show the work
+done, which wall time hides; spinning OpenMP barriers count as CPU time). Example::
 
     python benchmarks/evaluate.py --epochs 10 --models 2 --protocol dm
 """
@@ -46,8 +48,10 @@ def fmnist_like(n_per_class: int = 10) -> tuple[torch.Tensor, torch.Tensor, str]
 
 
 def naive(model: str, images: torch.Tensor, labels: torch.Tensor, protocol: TrainProtocol,
-          epochs: int) -> float:
-    """The official loop shape (DataLoader, per-batch .item() and numpy accuracy); s/epoch.
+          epochs: int) -> tuple[float, float]:
+    """The official loop shape (DataLoader, per-batch .item() and numpy accuracy).
+
+    Returns (wall s/epoch, process CPU s/epoch).
 
     One untimed warm-up epoch first (oneDNN primitive creation), as for the other variants.
     """
@@ -58,10 +62,10 @@ def naive(model: str, images: torch.Tensor, labels: torch.Tensor, protocol: Trai
     opt = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                           weight_decay=protocol.weight_decay)
     g = torch.Generator().manual_seed(1)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for ep in range(epochs + 1):
         if ep == 1:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         loss_avg, acc_avg = 0.0, 0
         for x, y in loader:
             x = augment.augment(x, protocol.dsa, g)
@@ -72,12 +76,12 @@ def naive(model: str, images: torch.Tensor, labels: torch.Tensor, protocol: Trai
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return (time.perf_counter() - t0) / epochs
+    return (time.perf_counter() - t0) / epochs, (time.process_time() - c0) / epochs
 
 
 def fast(model: str, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch: int, k: int,
-         engine: str, compile_: bool) -> tuple[float, float]:
-    """(steady s/epoch per network, one-off warm-up/compile seconds) for ``k`` networks at once.
+         engine: str, compile_: bool) -> tuple[float, float, float]:
+    """(wall s/epoch per network, CPU s/epoch per network, one-off warm-up/compile seconds).
 
     A 1-epoch warm-up call first (it compiles, with ``compile_``; graphs are then reused).
     """
@@ -85,18 +89,19 @@ def fast(model: str, images: torch.Tensor, labels: torch.Tensor, epochs: int, ba
     dsa = "color_crop_cutout_flip_scale_rotate"
     mode = "on" if compile_ else "off"
 
-    def run(ep: int, seed: int) -> float:
+    def run(ep: int, seed: int) -> tuple[float, float]:
         gens = [torch.Generator().manual_seed(seed + i) for i in range(k)]
         models = init_models(lambda: condense.networks.build_model(model, spec), gens, "cpu")
         protocol = TrainProtocol(epochs=ep - 1, batch_size=batch, dsa=dsa)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_models(models, images, labels, protocol, gens, engine=engine,  # type: ignore[arg-type]
                      compile=mode)  # type: ignore[arg-type]
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    warm = run(1, 100)
-    per_epoch = run(epochs, 0) / epochs / k
-    return per_epoch, max(warm - per_epoch * k, 0.0)
+    warm = run(1, 100)[0]
+    wall, cpu = run(epochs, 0)
+    per_epoch = wall / epochs / k
+    return per_epoch, cpu / epochs / k, max(warm - per_epoch * k, 0.0)
 
 
 def main() -> None:
@@ -122,13 +127,14 @@ def main() -> None:
     for _ in range(args.rounds):  # interleaved rounds; the fastest round of each variant counts
         for variant in variants:
             if variant == "naive":
-                row = {"s_per_epoch": naive(model, images, labels, protocol, args.epochs),
-                       "compile_s": 0.0, "k": 1}
+                wall, cpu = naive(model, images, labels, protocol, args.epochs)
+                row = {"s_per_epoch": wall, "cpu_s_per_epoch": cpu, "compile_s": 0.0, "k": 1}
             else:
                 engine, _, extra = variant.partition("+")
-                per_epoch, compile_s = fast(model, images, labels, args.epochs, batch, args.models,
-                                            engine, extra == "compile")
-                row = {"s_per_epoch": per_epoch, "compile_s": compile_s, "k": args.models}
+                per_epoch, cpu, compile_s = fast(model, images, labels, args.epochs, batch,
+                                                 args.models, engine, extra == "compile")
+                row = {"s_per_epoch": per_epoch, "cpu_s_per_epoch": cpu, "compile_s": compile_s,
+                       "k": args.models}
             best = rows.get(variant)
             if best is None or row["s_per_epoch"] < best["s_per_epoch"]:
                 rows[variant] = row
@@ -139,7 +145,8 @@ def main() -> None:
     print(f"protocol {args.protocol}: {model}, batch {batch}, 100 {source} images, DSA, "
           f"{args.epochs} timed epochs per variant, {torch.get_num_threads()} threads, "
           f"K={args.models} networks for the fast engines")
-    print(f"{'variant':24s} {'s/epoch/net':>12s} {'300 ep/net':>11s} {'1000 ep/net':>12s} "
+    print(f"{'variant':24s} {'s/epoch/net':>12s} {'cpu-s/ep/net':>13s} {'300 ep/net':>11s} "
+          f"{'1000 ep/net':>12s} "
           f"{'compile s':>10s} {'speed-up 300':>13s} {'speed-up 1000':>14s}")
     for name, r in rows.items():
         k = r["k"]
@@ -149,7 +156,8 @@ def main() -> None:
         su1000 = (1001 * base) / t1000 if base else float("nan")
         report["variants"][name] = {**r, "per_net_300_s": t300, "per_net_1000_s": t1000,
                                     "speedup_300": su300, "speedup_1000": su1000}
-        print(f"{name:24s} {r['s_per_epoch']:12.4f} {t300:11.1f} {t1000:12.1f} "
+        print(f"{name:24s} {r['s_per_epoch']:12.4f} {r['cpu_s_per_epoch']:13.4f} {t300:11.1f} "
+              f"{t1000:12.1f} "
               f"{r['compile_s']:10.1f} {su300:13.2f} {su1000:14.2f}")
     if args.json:
         print(json.dumps(report, indent=2))
