@@ -67,6 +67,18 @@ class DistributedError(CondenseError):
     """Joining the process group failed, or another rank failed or timed out."""
 
 
+def _error_classes() -> dict[str, type[CondenseError]]:
+    from . import errors
+
+    found = {n: c for n, c in vars(errors).items()
+             if isinstance(c, type) and issubclass(c, CondenseError)}
+    return {**found, "DistributedError": DistributedError}
+
+
+#: errors re-raised by name on every rank when rank 0 fails (sent as name + message, no pickle)
+_CONDENSE_ERRORS = _error_classes()
+
+
 # --------------------------------------------------------------------------------------------
 # process group
 
@@ -261,16 +273,20 @@ def on_rank0(fn: Callable[[], T]) -> T:
             box[0] = ("ok", fn())
         except Exception as exc:  # reported to every rank below
             error = exc
-            box[0] = ("error", exc if isinstance(exc, CondenseError) else _first_line(exc))
+            box[0] = ("error", (type(exc).__name__, str(exc) if isinstance(exc, CondenseError)
+                                else _first_line(exc)))
     with _guard("waiting for rank 0"):
         _dist().broadcast_object_list(box, src=0)
     status, value = box[0]
     if error is not None:
         raise error
     if status == "error":
-        if isinstance(value, CondenseError):
-            raise value
-        raise DistributedError(f"rank {rank()} of {world_size()}: rank 0 failed ({value})")
+        name, message = value
+        cls = _CONDENSE_ERRORS.get(name)
+        if cls is not None:
+            raise cls(message)
+        raise DistributedError(f"rank {rank()} of {world_size()}: rank 0 failed ({name}: "
+                               f"{message})")
     return value  # type: ignore[no-any-return]
 
 
@@ -462,7 +478,7 @@ class ClassShard:
         chunk = plan.loop.class_chunk
         if chunk == 0:  # auto: each rank estimates for its share; all agree on the smallest
             local = resolve_class_chunk(plan, data, device, math.ceil(num_classes / world))
-            agreed = torch.tensor([local or num_classes], dtype=torch.int64)
+            agreed = torch.tensor([local or num_classes], dtype=torch.int64, device=device)
             _all_reduce_(agreed, "agreeing on the class chunk", note, op="min")
             chunk = 0 if int(agreed) >= math.ceil(num_classes / world) else int(agreed)
         ranges = shard_classes(num_classes, world, chunk, coupled)
