@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ._alloc import tune_allocator
+from . import distributed
 from .data import RealData, load_dataset
 from .distill import StepEvent, distill
 from .errors import ConfigError
@@ -91,7 +92,7 @@ def distil(
         def eval_fn(synset: SynSet, iteration: int) -> None:
             result = evaluate(synset, evaluator=evaluator, settings=eval_settings, data=data,
                               seed=seed, device=device)
-            if eval_log:
+            if eval_log and distributed.is_main():
                 with open(eval_log, "a") as fh:
                     fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
     return distill(plan, data, device=device, checkpoint=checkpoint, resume=resume,
