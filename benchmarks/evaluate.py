@@ -26,12 +26,12 @@ import json
 import time
 
 import torch
+from condense_evaluators.training import TrainProtocol, init_models, train_models
 from torch.utils.data import DataLoader, TensorDataset
 
 import condense
 from condense import augment
 from condense.api import tune_allocator  # the allocator tuning condense.evaluate() applies
-from condense_evaluators.training import TrainProtocol, init_models, train_models
 
 PROTOCOLS = {"dm": ("convnet", 256), "datadam": ("convnet-bn", 64)}
 

@@ -186,4 +186,4 @@ class ResNet18(nn.Module):
         return self.classifier(out.reshape(out.shape[0], -1))
 
 
-__all__ = ["MLP", "ZOO_NORMS", "AlexNet", "BasicBlock", "LeNet", "ResNet18", "VGG11"]
+__all__ = ["MLP", "VGG11", "ZOO_NORMS", "AlexNet", "BasicBlock", "LeNet", "ResNet18"]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-
-import condense
 from condense_evaluators import common, stats
 from condense_evaluators.accuracy import Accuracy
 from condense_evaluators.training import (
@@ -20,6 +17,8 @@ from condense_evaluators.training import (
     init_models,
     train_models,
 )
+
+import condense
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins" / "evaluators"
 # 3-channel: the core ConvNet sizes its head for 1-channel inputs only at 28 px (see report)

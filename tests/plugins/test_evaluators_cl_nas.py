@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
-
-import condense
 from condense_evaluators.continual import Continual, class_order, step_classes
 from condense_evaluators.nas import NAS
+
+import condense
 
 
 @pytest.fixture(scope="module")

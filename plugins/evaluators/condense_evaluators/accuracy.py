@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -128,7 +128,7 @@ class Accuracy(condense.Evaluator):
             TrainProtocol(self.epochs, self.batch_size, self.lr, self.momentum, self.weight_decay,
                           self.lr_decay, "none")
 
-    presets = {
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         # DM (VICO main_DM.py / README): IN ConvNet, 1000 epochs, batch 256 (README: 5 nets)
         "dm": {"model": "convnet", "epochs": 1000, "batch_size": 256, "num_eval": 5},
         # DataDAM (main_DataDAM.py): its ConvNet is BatchNorm; 1800 epochs, batch 64, 10 nets
@@ -203,4 +203,4 @@ class Accuracy(condense.Evaluator):
         )
 
 
-__all__ = ["Accuracy", "PROTOCOL_KEYS", "TrainedScores", "real_test_split", "train_and_score"]
+__all__ = ["PROTOCOL_KEYS", "Accuracy", "TrainedScores", "real_test_split", "train_and_score"]

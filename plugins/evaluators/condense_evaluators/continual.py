@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -81,7 +81,7 @@ class Continual(condense.Evaluator):
             TrainProtocol(self.epochs, self.batch_size, self.lr, self.momentum, self.weight_decay,
                           self.lr_decay, "none")
 
-    presets = {
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         # CL_DM.py: 5 seeds × 3 networks, E = 1000, batch 256, IN ConvNet (the default)
         "dm": {},
         # CPU minutes on Fashion-MNIST; numbers not comparable to papers

@@ -21,8 +21,8 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -103,7 +103,7 @@ class NAS(condense.Evaluator):
             if self.num_eval < 1:
                 raise condense.ConfigError(f"num_eval must be ≥ 1, got {self.num_eval}")
 
-    presets = {
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "small": {},
         # DC paper's 720 ConvNets; DM's budgets: 200 epochs on proxies, ~100 on the whole set
         "paper": {"depths": (1, 2, 3, 4), "widths": (32, 64, 128, 256),
@@ -226,7 +226,7 @@ class NAS(condense.Evaluator):
         settings: dict[str, Any] = {**cfg.to_dict(), "dsa": proxy.dsa,
                                     "reference_dsa": reference.dsa, "seed": seed,
                                     "device": str(device), "proxy_images": len(synset),
-                                    "reference_images_used": int(len(ref_y))}
+                                    "reference_images_used": len(ref_y)}
         return condense.EvalResult(
             evaluator=self.name,
             protocol=self.protocol(),

@@ -191,7 +191,7 @@ def run_on_cores(jobs: Sequence[Callable[[], None]]) -> None:
                 job = queue.pop(0)
             try:
                 job()
-            except BaseException as exc:  # re-raised in the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 with lock:
                     errors.append(exc)
                 return
