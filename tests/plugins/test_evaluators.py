@@ -264,3 +264,21 @@ def test_registered_as_evaluators() -> None:
     assert condense.get_evaluator("accuracy") is Accuracy
     text = (PLUGIN_DIR / "pyproject.toml").read_text()
     assert 'evaluators = "condense_evaluators"' in text
+
+
+@pytest.mark.parametrize("model", ["resnet18-bn", "vgg11", "alexnet-bn", "lenet"])
+def test_cross_architecture_models_train_stacked(model: str) -> None:
+    """The zoo trains under every engine (vmap over BN/IN ResNets and VGGs) with equal results."""
+    spec = condense.DataSpec(channels=1, image_size=(28, 28), num_classes=3)
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0])
+    out = []
+    for engine in ("stacked", "sequential"):
+        gens = [torch.Generator().manual_seed(i) for i in range(2)]
+        models = init_models(lambda: condense.networks.build_model(model, spec), gens, "cpu")
+        train_models(models, x, y, TrainProtocol(epochs=0, batch_size=4, lr=0.01, dsa="crop"),
+                     gens, engine=engine)  # type: ignore[arg-type]
+        out.append(models)
+    for a, b in zip(*out):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.allclose(pa.float(), pb.float(), atol=1e-4, rtol=1e-3), name
