@@ -218,10 +218,13 @@ def _train_parallel(models: Sequence[nn.Module], images: Tensor, targets: Tensor
     run_on_cores([job(net, g) for net, g in zip(models, generators)])
 
 
-def channels_last_pays(net: nn.Module) -> bool:
-    """BatchNorm convnets train ~1.5x faster in channels_last on a CPU (oneDNN, measured on the
-    2-core box: 0.37 vs 0.55-0.63 CPU-s per epoch for ConvNet-BN, batch 64); GroupNorm (the
+def channels_last_pays(net: nn.Module, device: torch.device) -> bool:
+    """BatchNorm convnets train ~1.5x faster in channels_last on one CPU thread (oneDNN, measured
+    on the 2-core box: 0.37 vs 0.55-0.63 CPU-s per epoch for ConvNet-BN, batch 64, as the
+    parallel engine runs them); with two intra-op threads it measured slower, and GroupNorm (the
     field's instancenorm) and LayerNorm get slower, so those stay NCHW."""
+    if device.type != "cpu" or torch.get_num_threads() != 1:
+        return False
     mods = list(net.modules())
     return (any(isinstance(m, nn.BatchNorm2d) for m in mods)
             and not any(isinstance(m, (nn.GroupNorm, nn.LayerNorm)) for m in mods))
@@ -231,7 +234,7 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
                       protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
                       use_compile: bool, tick: Callable[[int], None]) -> None:
     size = tuple(images.shape[-2:])
-    nhwc = images.dim() == 4 and channels_last_pays(models[0])
+    nhwc = images.dim() == 4 and channels_last_pays(models[0], images.device)
     if use_compile:
         # One working module compiled once; each model's state is loaded into it and copied back,
         # so the compiled graph is reused for all K networks (no recompilation per instance).
