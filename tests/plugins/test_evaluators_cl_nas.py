@@ -58,6 +58,8 @@ def test_continual_curves_and_baselines(rgb_set: condense.SynSet, tiny_rgb: cond
         m = result.metrics[f"{method} 4-step mean"]
         assert m == pytest.approx(sum(curves[method]["4"]["mean"]) / 4)
         assert result.metrics[f"{method} 4-step last"] == curves[method]["4"]["mean"][-1]
+        assert result.metrics[f"{method} 2-step @2 classes"] == curves[method]["2"]["mean"][0]
+        assert result.metrics[f"{method} 4-step @1 classes"] == 100.0
     assert len(result.per_run) == 2
     assert result.protocol == "cl-custom"
     assert result.settings["memory_per_class"] == 3

@@ -204,6 +204,8 @@ class Continual(condense.Evaluator):
                     "classes": classes_seen[steps], "mean": [m for m, _ in stats_t],
                     "std": [sd for _, sd in stats_t], "runs": runs,
                 }
+                for n_seen, (m_t, _) in zip(classes_seen[steps], stats_t):
+                    metrics[f"{method} {steps}-step @{n_seen} classes"] = m_t
                 metrics[f"{method} {steps}-step mean"] = avg
                 metrics[f"{method} {steps}-step mean std"] = avg_std
                 metrics[f"{method} {steps}-step last"] = stats_t[-1][0]
