@@ -138,3 +138,18 @@ def test_installed_plugin_distributions_are_discovered():
     dists = {p["distribution"]: p["version"] for p in json.loads(r.stdout)}
     for name in ("condense-datadam", "condense-dm"):
         assert dists.get(name) == "0.1.0", dists
+
+
+def test_eval_model_flag_and_into_metadata(runner, tmp_path):
+    out = tmp_path / "rgb.safetensors"
+    r = runner.invoke(cli, ["run", "random", "--dataset", "tiny-rgb", "--ipc", "2", "--no-progress",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["eval", str(out), "--model", "mlp", "--set", "epochs=2",
+                            "--set", "num_eval=1", "--into-metadata", "--json", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["settings"]["model"] == "mlp" and 0 <= result["metrics"]["accuracy"] <= 100
+    meta = json.loads(runner.invoke(cli, ["show", str(out), "--json", "--no-grid"]).stdout)
+    assert meta["evaluations"][result["protocol"]]["metrics"] == result["metrics"]
+    assert (tmp_path / "rgb.eval-accuracy.json").exists()

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import api
-from ..store import load
+from ..errors import ArtifactError
+from ..store import load, save
 from . import cli
 from ._console import err_console, out_json, progress_bars
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict
@@ -23,8 +24,6 @@ def render_result(result: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     for key, value in result["metrics"].items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    settings = ", ".join(f"{k}={v}" for k, v in result["settings"].items())
-    table.caption = f"settings: {settings}"
     return table
 
 
@@ -39,20 +38,29 @@ def render_result(result: dict[str, Any]) -> Table:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--no-save", is_flag=True, help="Do not write <artifact>.eval-<evaluator>.json.")
+@click.option("--model", default=None,
+              help="Evaluation architecture (cross-architecture), same as --set model=NAME.")
+@click.option("--into-metadata", is_flag=True,
+              help="Also record the result in the artifact's metadata (key `evaluations`).")
 @click.option("--no-progress", is_flag=True)
 def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[str, ...],
              data_dir: str | None, download: bool, dataset_config: dict[str, object],
              device: str, seed: int, as_json: bool,
-             no_save: bool, no_progress: bool) -> None:
+             no_save: bool, model: str | None, into_metadata: bool, no_progress: bool) -> None:
     """Evaluate ARTIFACT (a .safetensors file or hf://ORG/REPO/FILE) with an evaluator."""
     local = artifact
     if artifact.startswith("hf://"):
         from ..hub import pull
 
         local = str(pull(artifact))
+    if into_metadata and artifact.startswith("hf://"):
+        raise ArtifactError("--into-metadata needs a local artifact; `condense pull` it first")
     synset = load(local)
+    overrides = settings_dict(settings)
+    if model:
+        overrides["model"] = model
     with progress_bars(not no_progress) as report:
-        result = api.evaluate(synset, evaluator=evaluator, settings=settings_dict(settings),
+        result = api.evaluate(synset, evaluator=evaluator, settings=overrides,
                               preset=preset, data_dir=data_dir, download=download,
                               dataset_config=dataset_config, seed=seed,
                               device=resolve_device(device), progress=report)
@@ -61,10 +69,18 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
         path = api.results_path(artifact, result.evaluator)
         path.write_text(json.dumps(payload, indent=2) + "\n")
         err_console.print(f"results written to {path}")
+    if into_metadata:
+        synset.meta.setdefault("evaluations", {})[result.protocol] = payload
+        save(synset, local)
+        err_console.print(f"result recorded in {local} (metadata key `evaluations`)")
     if as_json:
         out_json(payload)
     else:
-        Console().print(render_result(payload))
+        console = Console()
+        console.print(render_result(payload))
+        settings_line = ", ".join(f"{k}={v}" for k, v in payload["settings"].items())
+        console.print(f"protocol {payload['protocol']}: {settings_line}", soft_wrap=True,
+                      highlight=False, markup=False)
 
 
 __all__ = ["Path", "evaluate"]

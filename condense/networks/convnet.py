@@ -83,8 +83,8 @@ class ConvNet(nn.Module):
     ) -> None:
         super().__init__()
         h, w = image_size
-        if (h, w) == (28, 28):  # the official bookkeeping: padding 3 makes 28 -> 32
-            h, w = 32, 32
+        if channels == 1:  # padding 3 on a 1-channel first conv: 28 -> 32 (the official sizes)
+            h, w = h + 4, w + 4
         self.blocks = nn.ModuleList()
         in_c = channels
         for d in range(depth):

@@ -176,7 +176,7 @@ class Accuracy(condense.Evaluator):
         scores = train_and_score(
             images=synset.images, targets=training_targets(synset), spec=spec, model=cfg.model,
             protocol=protocol, generators=generators, test_images=test_x, test_labels=test_y,
-            transform=synset_transform(synset), device=device, engine=cfg.engine,
+            transform=synset_transform(synset, data), device=device, engine=cfg.engine,
             compile=cfg.compile, chunk=cfg.chunk, on_epoch=on_epoch)
         accs = [100.0 * a for a in scores.accuracies]
         mean, std = mean_std(accs)

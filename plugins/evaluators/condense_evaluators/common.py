@@ -10,11 +10,15 @@ from torch import Tensor, nn
 import condense
 
 
-def synset_transform(synset: condense.SynSet) -> Callable[[Tensor], Tensor]:
+def synset_transform(
+    synset: condense.SynSet, data: condense.RealData | None = None
+) -> Callable[[Tensor], Tensor]:
     """uint8 images -> the space the artifact's images live in (its mean/std, then its ZCA).
 
     A downloaded set is thus tested in its own space without flags, whatever the dataset's
-    defaults are.
+    defaults are. A set whose metadata says it is ZCA-whitened but that carries no ZCA tensors
+    (e.g. an MTT import without ``--fit-zca``) gets the ZCA refitted on ``data``'s whole
+    training set, normalised the same way (eps from the metadata), as the field does.
     """
     c = int(synset.images.shape[1])
     mean = torch.tensor(synset.meta.get("mean", [0.0] * c), dtype=torch.float32).view(1, -1, 1, 1)
@@ -23,6 +27,16 @@ def synset_transform(synset: condense.SynSet) -> Callable[[Tensor], Tensor]:
     if synset.zca_mean is not None and synset.zca_transform is not None:
         eps = float((synset.meta.get("zca") or {}).get("eps", 0.1))
         zca = condense.ZCA(synset.zca_mean.float(), synset.zca_transform.float(), eps)
+    elif synset.meta.get("zca"):
+        if data is None:
+            raise condense.ConfigError(
+                "the set is ZCA-whitened but stores no ZCA tensors; evaluate it with its real "
+                "dataset so the ZCA can be refitted (or re-import with --fit-zca)")
+        eps = float(synset.meta["zca"].get("eps", 0.1))
+        train = data.train.images
+        parts = [((train[i : i + 10000].float() / 255.0) - mean) / std
+                 for i in range(0, len(train), 10000)]
+        zca = condense.ZCA.fit(torch.cat(parts), eps)
 
     def transform(images: Tensor) -> Tensor:
         x = images.float().div(255.0)

@@ -161,7 +161,7 @@ class Continual(condense.Evaluator):
                     images=mem.images[rows], targets=training_targets(mem)[rows], spec=spec,
                     model=cfg.model, protocol=protocol, generators=gens,
                     test_images=test_x[test_rows], test_labels=test_y[test_rows],
-                    transform=synset_transform(mem), device=device,
+                    transform=synset_transform(mem, data), device=device,
                     engine=engine,  # type: ignore[arg-type]
                     compile=cfg.compile, on_epoch=on_epoch)
                 with lock:

@@ -151,7 +151,7 @@ class NAS(condense.Evaluator):
         cfg = self.config
         device = torch.device(device)
         spec = data_spec(synset, data)
-        transform = synset_transform(synset)
+        transform = synset_transform(synset, data)
         proxy = TrainProtocol(cfg.proxy_epochs, cfg.proxy_batch, cfg.lr, cfg.momentum,
                               cfg.weight_decay, 0.1, resolve_dsa(cfg.dsa, data))
         reference = TrainProtocol(cfg.reference_epochs, cfg.reference_batch, cfg.lr, cfg.momentum,
