@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import api
+from .. import api, distributed
 from ..errors import ArtifactError
 from ..store import load, save
 from . import cli
@@ -48,23 +48,30 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
              device: str, seed: int, as_json: bool,
              no_save: bool, model: str | None, into_metadata: bool, no_progress: bool) -> None:
     """Evaluate ARTIFACT (a .safetensors file or hf://ORG/REPO/FILE) with an evaluator."""
+    # under torchrun the evaluation networks are spread over the ranks; rank 0 writes and prints
+    dev = str(distributed.init(resolve_device(device)))
+    main = distributed.is_main()
     local = artifact
     if artifact.startswith("hf://"):
         from ..hub import pull
 
-        local = str(pull(artifact))
+        with distributed.rank0_first():
+            local = str(pull(artifact))
     if into_metadata and artifact.startswith("hf://"):
         raise ArtifactError("--into-metadata needs a local artifact; `condense pull` it first")
     synset = load(local)
     overrides = settings_dict(settings)
     if model:
         overrides["model"] = model
-    with progress_bars(not no_progress) as report:
+    with progress_bars(not no_progress and main) as report:
         result = api.evaluate(synset, evaluator=evaluator, settings=overrides,
                               preset=preset, data_dir=data_dir, download=download,
                               dataset_config=dataset_config, seed=seed,
-                              device=resolve_device(device), progress=report)
+                              device=dev, progress=report)
     payload = {"artifact": artifact, **result.to_dict()}
+    if not main:
+        distributed.shutdown()
+        return
     if not no_save:
         path = api.results_path(artifact, result.evaluator)
         path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -81,6 +88,7 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
         settings_line = ", ".join(f"{k}={v}" for k, v in payload["settings"].items())
         console.print(f"protocol {payload['protocol']}: {settings_line}", soft_wrap=True,
                       highlight=False, markup=False)
+    distributed.shutdown()
 
 
 __all__ = ["Path", "evaluate"]

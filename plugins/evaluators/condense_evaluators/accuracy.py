@@ -165,7 +165,10 @@ class Accuracy(condense.Evaluator):
             lr = float(synset.syn_lr.reshape(-1)[0])
         protocol = TrainProtocol(cfg.epochs, cfg.batch_size, lr, cfg.momentum, cfg.weight_decay,
                                  cfg.lr_decay, dsa)
-        generators = [condense.keyed_generator(seed, "accuracy", i) for i in range(cfg.num_eval)]
+        # Under torchrun each rank trains its share of the networks (keyed by network index, so
+        # the results equal one process's); one process trains them all.
+        mine = condense.distributed.shard(cfg.num_eval)
+        generators = [condense.keyed_generator(seed, "accuracy", i) for i in mine]
         test_x, test_y = real_test_split(data, cfg.test_limit)
         total = cfg.num_eval * (cfg.epochs + 1)
 
@@ -173,16 +176,23 @@ class Accuracy(condense.Evaluator):
             if progress is not None:
                 progress(condense.ProgressEvent("accuracy", done, total, {"model": cfg.model}))
 
-        scores = train_and_score(
-            images=synset.images, targets=training_targets(synset), spec=spec, model=cfg.model,
-            protocol=protocol, generators=generators, test_images=test_x, test_labels=test_y,
-            transform=synset_transform(synset, data), device=device, engine=cfg.engine,
-            compile=cfg.compile, chunk=cfg.chunk, on_epoch=on_epoch)
-        accs = [100.0 * a for a in scores.accuracies]
+        local_accs: list[float] = []
+        engine, compiled, seconds, test_seconds = cfg.engine, False, 0.0, 0.0
+        if generators:
+            scores = train_and_score(
+                images=synset.images, targets=training_targets(synset), spec=spec,
+                model=cfg.model, protocol=protocol, generators=generators, test_images=test_x,
+                test_labels=test_y, transform=synset_transform(synset, data), device=device,
+                engine=cfg.engine, compile=cfg.compile, chunk=cfg.chunk, on_epoch=on_epoch)
+            local_accs = [100.0 * a for a in scores.accuracies]
+            engine, compiled, seconds = scores.engine, scores.compiled, scores.train_seconds
+            test_seconds = scores.test_seconds
+        accs = condense.distributed.gather_objects(local_accs)
+        seconds = max(condense.distributed.gather_objects([seconds]))
         mean, std = mean_std(accs)
         settings: dict[str, Any] = {
             **cfg.to_dict(), "dsa": dsa, "lr": lr, "seed": seed, "device": str(device),
-            "engine": scores.engine, "compile": scores.compiled,
+            "engine": engine, "compile": compiled,
             "labels": "soft" if synset.soft_labels is not None else "hard",
             "space": "zca" if synset.zca_transform is not None else "normalized",
         }
@@ -196,9 +206,9 @@ class Accuracy(condense.Evaluator):
                 "unit": "percent; std is the population std over networks (np.std)",
                 "train_images": len(synset),
                 "test_images": int(test_x.shape[0]),
-                "train_seconds": scores.train_seconds,
-                "seconds_per_model": scores.train_seconds / cfg.num_eval,
-                "test_seconds": scores.test_seconds,
+                "train_seconds": seconds,
+                "seconds_per_model": seconds / cfg.num_eval,
+                "test_seconds": test_seconds,
             },
         )
 
