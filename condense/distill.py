@@ -259,9 +259,13 @@ def distill(
         loss = method.iteration(ctx)
         optimizer.step()
         done = it + 1
-        if callback and (done % loop.log_every == 0 or done == end):
-            last_loss = float(loss if shard is None else shard.reduce(loss))
-            callback(StepEvent(iteration=done, loss=last_loss, seconds=time.perf_counter() - t0))
+        # ranks must agree on collectives, so a sharded run reads the loss on every rank
+        wants_loss = shard is not None or callback is not None or progress is not None
+        if wants_loss and (done % loop.log_every == 0 or done == end or done == start + 1):
+            last_loss = float(loss if shard is None else shard.reduce(loss))  # the one sync
+            if callback:
+                callback(StepEvent(iteration=done, loss=last_loss,
+                                   seconds=time.perf_counter() - t0))
         if progress:
             progress(ProgressEvent("distill", done, loop.iterations, {"loss": last_loss}))
         if checkpoint is not None and loop.checkpoint_every and done % loop.checkpoint_every == 0:
