@@ -8,7 +8,6 @@ and nothing else, so a doctored file cannot run code.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ import torch
 
 from ..errors import DatasetError
 from ..interfaces import DatasetSource, RawSplit
-from .locate import candidates, download_failed, missing
+from .locate import candidates, download_torchvision, missing
 
 
 def _reconstruct() -> Any:
@@ -155,15 +154,7 @@ class _CIFARSource(DatasetSource):
         return self.class_names
 
     def _download(self, root: str | None) -> None:
-        import torchvision.datasets as tvd
-
-        target = Path(root or ".").expanduser()
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            for train in (True, False):
-                getattr(tvd, self.torchvision_class)(os.fspath(target), train=train, download=True)
-        except Exception as exc:  # network errors come in many types
-            raise download_failed(self.name, exc) from None
+        download_torchvision(self.name, self.torchvision_class, root)
 
 
 class CIFAR10(_CIFARSource):

@@ -54,3 +54,19 @@ def download_failed(dataset: str, exc: BaseException) -> DatasetError:
         f"{dataset}: download failed ({type(exc).__name__}: {exc}); "
         f"check the network, or place the files by hand (see `condense list datasets`)"
     )
+
+
+def download_torchvision(dataset: str, torchvision_class: str, root: str | None) -> None:
+    """Fetch both splits of a ``train=``-style torchvision dataset into ``root`` (asked for only)."""
+    import os
+    from pathlib import Path
+
+    import torchvision.datasets as tvd
+
+    target = Path(root or ".").expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        for train in (True, False):
+            getattr(tvd, torchvision_class)(os.fspath(target), train=train, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise download_failed(dataset, exc) from None

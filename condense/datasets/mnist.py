@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ import torch
 from ..errors import DatasetError
 from ..interfaces import DatasetSource, RawSplit
 from .idx import read_idx
+from .locate import download_torchvision
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -74,15 +74,7 @@ class _IDXSource(DatasetSource):
         )
 
     def _download(self, root: str | None) -> None:
-        import torchvision.datasets as tvd
-
-        target = Path(root or ".").expanduser()
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            for train in (True, False):
-                getattr(tvd, self.torchvision_class)(os.fspath(target), train=train, download=True)
-        except Exception as exc:  # network errors come in many types
-            raise DatasetError(f"{self.name}: download failed ({exc}); check the network") from None
+        download_torchvision(self.name, self.torchvision_class, root)
 
 
 class FashionMNIST(_IDXSource):
