@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from ..errors import DatasetError
 from ..interfaces import DatasetSource, RawSplit
@@ -106,4 +105,4 @@ class MNIST(_IDXSource):
     howto = "Put the four IDX files in <data-dir>/MNIST/raw,"
 
 
-__all__ = ["FashionMNIST", "MNIST", "torch"]
+__all__ = ["FashionMNIST", "MNIST"]

@@ -117,4 +117,4 @@ def register_methods(register: Any) -> None:
     register(DataDAM)
 
 
-__all__ = ["DataDAM", "attention_map", "datadam_loss", "mean_match", "sam_loss", "torch"]
+__all__ = ["DataDAM", "attention_map", "datadam_loss", "mean_match", "sam_loss"]

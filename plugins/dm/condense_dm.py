@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import torch
 from torch import Tensor
 
 import condense
@@ -69,4 +68,4 @@ def register_methods(register: Any) -> None:
     register(DM)
 
 
-__all__ = ["DM", "dm_loss", "torch"]
+__all__ = ["DM", "dm_loss"]
