@@ -29,6 +29,12 @@ from .plan import Plan, resolve_class_chunk
 from .rng import keyed_generator
 from .synset import SynSet
 
+#: auto micro-batch on the CPU: keep each activation of the no-grad real pass under this size.
+#: Below glibc's largest mmap threshold (32 MiB) the buffers are reused from the heap instead of
+#: being mapped and page-faulted afresh each call, and they stay warm in cache (DM at batch_real
+#: 256: 2.4 -> 1.4 s per iteration on 2 cores; benchmarks/distill.py).
+MICROBATCH_BYTES = 24 * 2**20
+
 
 @dataclasses.dataclass
 class DistillContext:
@@ -47,6 +53,7 @@ class DistillContext:
     iteration: int = 0
     encoder: Encoder | None = None
     dsa_strategy: str = "none"
+    _auto_microbatch: int | None = dataclasses.field(default=None, repr=False)
 
     @property
     def ipc(self) -> int:
@@ -117,24 +124,66 @@ class DistillContext:
             feats = Features(feats.embedding.float(), tuple(m.float() for m in feats.maps))
         return feats
 
+    def encode_real(
+        self, x: Tensor, summarize: Callable[[Features], Features] = lambda f: f
+    ) -> Features:
+        """``summarize(encode(x))`` without gradients, in micro-batches where that is exact.
+
+        An encoder without BatchNorm (and without ``couples_batch``) treats every sample on its
+        own, so the pass is split into ``loop.microbatch`` images per call (0 = auto: the whole
+        pass on accelerators; on the CPU, as many images as keep each activation under
+        :data:`MICROBATCH_BYTES`). ``summarize`` must be per-sample too; it runs on each piece so
+        that large feature maps never exist for the whole pass.
+        """
+        with torch.no_grad():
+            size = self._microbatch(x, summarize)
+            if size >= x.shape[0]:
+                return summarize(self.encode(x))
+            return Features.cat([summarize(self.encode(part)) for part in x.split(size)])
+
+    def _microbatch(self, x: Tensor, summarize: Callable[[Features], Features]) -> int:
+        n = x.shape[0]
+        encoder = self.encoder
+        if encoder is None or getattr(encoder, "couples_batch", False) or \
+                distributed.has_batchnorm(encoder):
+            return n
+        if self.plan.loop.microbatch:
+            return self.plan.loop.microbatch
+        if self.device.type != "cpu":
+            return n
+        if self._auto_microbatch is None:  # measured once per run on two images
+            probe = self.encode(x[:2])
+            per_image = max(t[0].numel() * t.element_size() for t in (probe.embedding, *probe.maps))
+            self._auto_microbatch = max(1, MICROBATCH_BYTES // per_image)
+        return self._auto_microbatch
+
 
 class FeatureMatching(Method):
     """A method that matches statistics of encoder features of real and synthetic images.
 
     Implement :meth:`loss` only. The shared :meth:`iteration` pushes each chunk of classes through
-    the encoder in one pass (real under ``no_grad``), regroups features per class and calls
-    ``loss(real, syn)`` with ``Features`` whose tensors are ``(k, n, ...)`` and ``(k, ipc, ...)``.
-    The loss must be a **sum over the k classes** so that chunking leaves the total unchanged.
+    the encoder (real images without gradients, in micro-batches where the encoder allows it),
+    applies :meth:`summarize` per sample, regroups per class and calls ``loss(real, syn)`` with
+    ``Features`` whose tensors are ``(k, n, ...)`` and ``(k, ipc, ...)``. The loss must be a
+    **sum over the k classes** so that chunking leaves the total unchanged.
     """
+
+    def summarize(self, feats: Features) -> Features:
+        """Reduce an encoder's features to what :meth:`loss` reads (default: everything).
+
+        Called on real and synthetic features before grouping, possibly on micro-batches of the
+        real images, so it must treat each sample on its own. Dropping unused ``maps`` (or
+        reducing them, e.g. to attention maps) saves memory and time on large real batches.
+        """
+        return feats
 
     def iteration(self, ctx: DistillContext) -> Tensor:
         total = torch.zeros((), device=ctx.device)
         for chunk in ctx.chunks():
             k = len(chunk)
             real, syn = ctx.augment_pair(ctx.real_images(chunk), ctx.syn_images(chunk), chunk)
-            with torch.no_grad():
-                real_f = ctx.encode(real).grouped(k)
-            syn_f = ctx.encode(syn).grouped(k)
+            real_f = ctx.encode_real(real, self.summarize).grouped(k)
+            syn_f = self.summarize(ctx.encode(syn)).grouped(k)
             loss = self.loss(real_f, syn_f)
             loss.backward()
             total += loss.detach()

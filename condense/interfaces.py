@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -51,6 +51,16 @@ class Features:
             tuple(m.reshape(k, -1, *m.shape[1:]) for m in self.maps),
         )
 
+    @staticmethod
+    def cat(parts: Sequence[Features]) -> Features:
+        """Concatenate the features of consecutive batches along the batch axis."""
+        if len(parts) == 1:
+            return parts[0]
+        return Features(
+            torch.cat([p.embedding for p in parts]),
+            tuple(torch.cat(ms) for ms in zip(*(p.maps for p in parts), strict=True)),
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class ProgressEvent:
@@ -66,7 +76,15 @@ ProgressFn = Callable[[ProgressEvent], None]
 
 
 class Encoder(nn.Module):
-    """A feature extractor whose ``forward(x)`` returns :class:`Features`."""
+    """A feature extractor whose ``forward(x)`` returns :class:`Features`.
+
+    The loop may split a no-grad pass into micro-batches when the encoder's output for a sample
+    does not depend on the other samples of the pass. BatchNorm layers are detected; an encoder
+    that couples samples in another way must set ``couples_batch = True``.
+    """
+
+    #: whether a sample's features depend on the rest of the batch (besides BatchNorm layers)
+    couples_batch: bool = False
 
     def forward(self, x: Tensor) -> Features:  # pragma: no cover - interface
         raise NotImplementedError

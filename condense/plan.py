@@ -37,6 +37,7 @@ class LoopConfig(Config):
     init: Literal["real", "noise"] = "real"  # synthetic initialisation
     dsa_strategy: str = "auto"  # DSA ops joined by '_', 'none', or 'auto' (the dataset's default)
     class_chunk: int = 0  # classes per forward pass; 0 = auto: all unless they exceed memory
+    microbatch: int = 0  # real images per no-grad encoder call (no-BatchNorm encoders); 0 = auto
     checkpoint_every: int = 500  # iterations between atomic checkpoints (0 = only at the end)
     eval_every: int = 0  # iterations between evaluations (0 = never during the run)
     log_every: int = 10  # iterations between loss read-outs (each costs a device sync)
@@ -52,6 +53,8 @@ class LoopConfig(Config):
             raise ValueError("batch_real must be >= 1")
         if self.class_chunk < 0:
             raise ValueError("class_chunk must be >= 0")
+        if self.microbatch < 0:
+            raise ValueError("microbatch must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import warnings
 
 import pytest
@@ -59,6 +61,60 @@ def test_chunk_size_does_not_change_loss_or_gradients(method, preset, tiny_rgb):
     norms_one = grad_one.flatten(1).norm(dim=1)
     assert torch.allclose(norms_all, norms_one, rtol=1e-4, atol=1e-8)
     assert torch.allclose(grad_all, grad_one, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("method,preset", [("dm", None), ("datadam", "datadam-paper")])
+def test_real_microbatches_do_not_change_loss_or_gradients(method, preset, tiny_rgb):
+    kw = {"preset": preset} if preset else {}
+    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, microbatch=1000, **kw), tiny_rgb)
+    loss_mb, grad_mb = _one_step_grad(plan_for(method, tiny_rgb, microbatch=3, **kw), tiny_rgb)
+    assert torch.allclose(loss_all, loss_mb, rtol=1e-5)
+    assert torch.allclose(grad_all, grad_mb, rtol=1e-4, atol=1e-7)
+
+
+class _Recorder(condense.FeatureMatching):
+    name = "recorder"
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def summarize(self, feats):
+        self.sizes.append(feats.embedding.shape[0])
+        return condense.Features(feats.embedding)
+
+    def loss(self, real, syn):
+        return ((real.embedding.mean(1) - syn.embedding.mean(1)) ** 2).sum()
+
+
+@pytest.mark.parametrize("norm,microbatch,expected", [
+    ("instancenorm", 3, [3, 3, 2, 4]),  # 2 classes × 4 real images in 3s, then 2 × 2 syn
+    ("batchnorm", 3, [8, 4]),  # BatchNorm couples the batch: never split
+])
+def test_encode_real_splits_only_batch_independent_encoders(norm, microbatch, expected, tiny_rgb):
+    plan = plan_for("dm", tiny_rgb, microbatch=microbatch, **{"sampler.norm": norm})
+    plan = dataclasses.replace(plan, method=_Recorder())
+    syn = condense.distill(plan, tiny_rgb, stop_after=0).images.requires_grad_(True)
+    ctx = DistillContext(plan=plan, data=tiny_rgb, syn=syn, device=torch.device("cpu"),
+                         classes=[0, 1], dsa_strategy="none")
+    ctx.encoder = plan.sampler.sample(tiny_rgb.spec, generator=torch.Generator().manual_seed(0))
+    plan.method.iteration(ctx)
+    assert plan.method.sizes == expected
+
+
+def test_auto_microbatch_keeps_activations_small(tiny_rgb, monkeypatch):
+    distill_module = importlib.import_module("condense.distill")  # the package re-exports distill()
+    plan = plan_for("dm", tiny_rgb)
+    ctx = DistillContext(plan=plan, data=tiny_rgb, syn=torch.zeros(1), device=torch.device("cpu"),
+                         classes=[0, 1])
+    ctx.encoder = plan.sampler.sample(tiny_rgb.spec, generator=torch.Generator().manual_seed(0))
+    per_image = 8 * tiny_rgb.spec.image_size[0] * tiny_rgb.spec.image_size[1] * 4  # width 8, float
+    monkeypatch.setattr(distill_module, "MICROBATCH_BYTES", 5 * per_image)
+    x = torch.randn(12, tiny_rgb.spec.channels, *tiny_rgb.spec.image_size)
+    whole = ctx.encode(x).embedding
+    split = ctx.encode_real(x).embedding
+    assert ctx._auto_microbatch == 5
+    assert torch.allclose(whole, split, atol=1e-6)
 
 
 def test_batchnorm_chunking_warns(tiny_rgb):

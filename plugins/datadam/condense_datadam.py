@@ -43,10 +43,21 @@ def mean_match(real: Tensor, syn: Tensor) -> Tensor:
 
 def sam_loss(real_maps: tuple[Tensor, ...], syn_maps: tuple[Tensor, ...], power: float) -> Tensor:
     """Spatial attention matching summed over the given layers (maps grouped ``(k, n, C, H, W)``)."""
-    total = real_maps[0].new_zeros(())
-    for r, s in zip(real_maps, syn_maps, strict=True):
-        total = total + mean_match(attention_map(r, power), attention_map(s, power))
+    return _matched(tuple(attention_map(r, power) for r in real_maps),
+                    tuple(attention_map(s, power) for s in syn_maps))
+
+
+def _matched(real_att: tuple[Tensor, ...], syn_att: tuple[Tensor, ...]) -> Tensor:
+    total = real_att[0].new_zeros(())
+    for r, s in zip(real_att, syn_att, strict=True):
+        total = total + mean_match(r, s)
     return total
+
+
+def attention_features(feats: condense.Features, power: float) -> condense.Features:
+    """The embedding and the attention maps of every block but the last (per sample)."""
+    return condense.Features(feats.embedding,
+                             tuple(attention_map(m, power) for m in feats.maps[:-1]))
 
 
 def datadam_loss(
@@ -59,7 +70,23 @@ def datadam_loss(
     mmd_weight: float = 100.0,
 ) -> Tensor:
     """The full DataDAM loss on grouped features (SAM on all blocks but the last, + MMD)."""
-    sam = sam_loss(real.maps[:-1], syn.maps[:-1], power)
+    return summarized_loss(attention_features(real, power), attention_features(syn, power),
+                           task_balance=task_balance, sam_weight=sam_weight, mmd_weight=mmd_weight)
+
+
+def summarized_loss(
+    real: condense.Features,
+    syn: condense.Features,
+    *,
+    task_balance: float = 0.01,
+    sam_weight: float = 100.0,
+    mmd_weight: float = 100.0,
+) -> Tensor:
+    """:func:`datadam_loss` on :func:`attention_features` (``maps`` are attention maps)."""
+    if any(m.dim() != real.embedding.dim() for m in (*real.maps, *syn.maps)):
+        raise ValueError("summarized_loss expects attention maps (k, n, H·W) next to the "
+                         "(k, n, D) embedding: pass the features through attention_features first")
+    sam = _matched(real.maps, syn.maps) if real.maps else real.embedding.new_zeros(())
     mmd = mean_match(real.embedding, syn.embedding)
     return sam_weight * sam + mmd_weight * task_balance * mmd
 
@@ -106,10 +133,13 @@ class DataDAM(condense.FeatureMatching):
             out["task_balance"] = 0.02
         return out
 
+    def summarize(self, feats: condense.Features) -> condense.Features:
+        return attention_features(feats, self.config.attention_power)
+
     def loss(self, real: condense.Features, syn: condense.Features) -> Tensor:
-        c = self.config
-        return datadam_loss(real, syn, power=c.attention_power, task_balance=c.task_balance,
-                            sam_weight=c.sam_weight, mmd_weight=c.mmd_weight)
+        c = self.config  # features already summarised: maps are attention maps
+        return summarized_loss(real, syn, task_balance=c.task_balance, sam_weight=c.sam_weight,
+                               mmd_weight=c.mmd_weight)
 
 
 @condense.hookimpl
@@ -117,4 +147,5 @@ def register_methods(register: Any) -> None:
     register(DataDAM)
 
 
-__all__ = ["DataDAM", "attention_map", "datadam_loss", "mean_match", "sam_loss"]
+__all__ = ["DataDAM", "attention_features", "attention_map", "datadam_loss", "mean_match", "sam_loss",
+           "summarized_loss"]

@@ -64,9 +64,10 @@ def test_gradient_reaches_synthetic_images():
         spec, generator=torch.Generator().manual_seed(0))
     real = torch.randn(2 * 4, 3, 16, 16)
     syn = torch.randn(2 * 2, 3, 16, 16, requires_grad=True)
+    method = DataDAM()
     with torch.no_grad():
-        fr = encoder(real).grouped(2)
-    loss = DataDAM().loss(fr, encoder(syn).grouped(2))
+        fr = method.summarize(encoder(real)).grouped(2)
+    loss = method.loss(fr, method.summarize(encoder(syn)).grouped(2))
     assert loss.shape == ()
     loss.backward()
     assert syn.grad is not None and syn.grad.abs().sum() > 0

@@ -28,9 +28,10 @@ def test_gradient_reaches_synthetic_images():
         spec, generator=torch.Generator().manual_seed(0))
     real = torch.randn(2 * 3, 1, 8, 8)
     syn = torch.randn(2 * 2, 1, 8, 8, requires_grad=True)
+    method = DM()
     with torch.no_grad():
-        fr = encoder(real).grouped(2)
-    loss = DM().loss(fr, encoder(syn).grouped(2))
+        fr = method.summarize(encoder(real)).grouped(2)
+    loss = method.loss(fr, method.summarize(encoder(syn)).grouped(2))
     loss.backward()
     assert syn.grad is not None and syn.grad.abs().sum() > 0
 
