@@ -34,10 +34,11 @@ import datetime
 import itertools
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +58,7 @@ DEFAULT_TIMEOUT_S = 1800.0
 
 __all__ = [
     "DEFAULT_TIMEOUT_S", "ClassShard", "DistributedError", "SyncBatchNorm", "TIMEOUT_ENV",
-    "barrier", "convert_sync_batchnorm", "gather_objects", "init", "is_distributed", "is_main",
+    "abandon", "barrier", "convert_sync_batchnorm", "gather_objects", "init", "is_distributed", "is_main",
     "local_rank", "on_rank0", "rank", "rank0_first", "shard", "shard_classes", "shutdown",
     "world_size",
 ]
@@ -182,6 +183,19 @@ def shutdown() -> None:
     dist = _dist()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def abandon(code: int) -> NoReturn:
+    """Exit at once after a collective failure, skipping interpreter teardown.
+
+    With a peer gone, the process group's background threads cannot be joined: a normal exit
+    (or ``destroy_process_group``) can abort with ``terminate called without an active
+    exception`` and a core-dump exit status, burying the real error. Output is flushed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 # --------------------------------------------------------------------------------------------

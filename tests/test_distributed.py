@@ -85,7 +85,7 @@ def _worker(scenario: str, out: Path) -> None:
         except condense.CondenseError as exc:
             (out / f"error{r}.json").write_text(json.dumps({"type": type(exc).__name__,
                                                             "message": str(exc)}))
-            return
+            distributed.abandon(0)  # as the CLI does: the dead peer makes teardown unsafe
     torch.save(results, out / f"rank{r}.pt")
 
 
@@ -297,3 +297,9 @@ if __name__ == "__main__":
         _cli(sys.argv[2:])
     else:
         _worker(sys.argv[1], Path(sys.argv[2]))
+
+
+def test_abandon_flushes_and_exits_with_the_code():
+    code = "import condense.distributed as d, sys; print('bye', end=''); sys.stderr.write('err'); d.abandon(3)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3 and proc.stdout == "bye" and proc.stderr == "err"

@@ -52,6 +52,10 @@ class CondenseGroup(click.Group):
                 raise
             err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
                               soft_wrap=True)
+            from .. import distributed
+
+            if isinstance(exc, distributed.DistributedError) and distributed.is_distributed():
+                distributed.abandon(1)  # a peer is gone: normal teardown could abort the process
             ctx.exit(1)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
