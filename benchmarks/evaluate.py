@@ -9,7 +9,8 @@ measured over ``--epochs`` epochs and extrapolated (the per-epoch cost is consta
 * ``parallel``/``sequential``/``stacked``: ``condense_evaluators.training.train_models`` with K
   networks (parallel: one network per core with one intra-op thread each, the CPU default;
   sequential: one after the other; stacked: vmap over stacked parameters, the GPU default), eager
-  or compiled (``+compile``; the compile time is reported and amortised separately).
+  or compiled (``+compile``; the compile time is reported and amortised separately), or with
+  the fused ReLU + average pooling of ``condense.networks.pooling`` switched off (``+nofuse``).
 
 All variants run in one process, interleaved, so the ratios are comparable even on a shared,
 noisy machine (the fastest of ``--rounds`` rounds counts). Times are wall-clock per network; the
@@ -22,8 +23,10 @@ done, which wall time hides; spinning OpenMP barriers count as CPU time). Exampl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import torch
 from condense_evaluators.training import TrainProtocol, init_models, train_models
@@ -31,6 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import condense
 from condense import augment
+from condense.networks import pooling
 from condense.api import tune_allocator  # the allocator tuning condense.evaluate() applies
 
 PROTOCOLS = {"dm": ("convnet", 256), "datadam": ("convnet-bn", 64)}
@@ -55,6 +59,22 @@ def naive(model: str, images: torch.Tensor, labels: torch.Tensor, protocol: Trai
 
     One untimed warm-up epoch first (oneDNN primitive creation), as for the other variants.
     """
+    with unfused():  # the official ConvNet: nn.ReLU then nn.AvgPool2d
+        return _naive(model, images, labels, protocol, epochs)
+
+
+@contextlib.contextmanager
+def unfused() -> Iterator[None]:
+    saved = pooling.MIN_PIXELS
+    pooling.MIN_PIXELS = 1 << 62
+    try:
+        yield
+    finally:
+        pooling.MIN_PIXELS = saved
+
+
+def _naive(model: str, images: torch.Tensor, labels: torch.Tensor, protocol: TrainProtocol,
+           epochs: int) -> tuple[float, float]:
     spec = condense.DataSpec(1, (28, 28), 10)
     net = condense.networks.build_model(model, spec).train()
     loader = DataLoader(TensorDataset(images, labels), batch_size=protocol.batch_size,
@@ -110,7 +130,8 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=2, help="networks trained at once (K)")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="dm")
     ap.add_argument("--variants", default="naive,parallel,sequential,stacked",
-                    help="comma-separated: naive, parallel, sequential, stacked, and +compile forms")
+                    help="comma-separated: naive, parallel, sequential, stacked; "
+                         "suffixes +compile, +nofuse")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (best counts)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = leave as is)")
     ap.add_argument("--json", action="store_true")
@@ -130,9 +151,10 @@ def main() -> None:
                 wall, cpu = naive(model, images, labels, protocol, args.epochs)
                 row = {"s_per_epoch": wall, "cpu_s_per_epoch": cpu, "compile_s": 0.0, "k": 1}
             else:
-                engine, _, extra = variant.partition("+")
-                per_epoch, cpu, compile_s = fast(model, images, labels, args.epochs, batch,
-                                                 args.models, engine, extra == "compile")
+                engine, *extras = variant.split("+")
+                with unfused() if "nofuse" in extras else contextlib.nullcontext():
+                    per_epoch, cpu, compile_s = fast(model, images, labels, args.epochs, batch,
+                                                     args.models, engine, "compile" in extras)
                 row = {"s_per_epoch": per_epoch, "cpu_s_per_epoch": cpu, "compile_s": compile_s,
                        "k": args.models}
             best = rows.get(variant)

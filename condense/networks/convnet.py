@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..interfaces import Encoder, Features
+from .pooling import fusable, relu_avg_pool2
 
 Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
 Act = Literal["relu", "sigmoid", "leakyrelu", "swish"]
@@ -97,6 +98,7 @@ class ConvNet(nn.Module):
             if pool != "none":
                 h, w = h // 2, w // 2
         self.embed_dim = width * h * w
+        self._relu_pool = act == "relu" and pool == "avgpool"  # fused in embed() where faster
         self.classifier = nn.Linear(self.embed_dim, num_classes)
 
     def features(self, x: Tensor) -> Features:
@@ -109,7 +111,11 @@ class ConvNet(nn.Module):
 
     def embed(self, x: Tensor) -> Tensor:
         for block in self.blocks:
-            x = block["pool"](block["act"](block["norm"](block["conv"](x))))
+            x = block["norm"](block["conv"](x))
+            if self._relu_pool and fusable(x):  # NCHW on the CPU: one fused ReLU + pooling
+                x = relu_avg_pool2(x)
+            else:
+                x = block["pool"](block["act"](x))
         return x.reshape(x.shape[0], -1)
 
     def forward(self, x: Tensor) -> Tensor:
