@@ -13,6 +13,9 @@ Each set is evaluated under **both** official protocols, reduced to 3 nets × 30
 SGD 0.01 / 0.9 / 5e-4, ×0.1 at the half, DSA. Official anchors on this machine type (spec §10):
 random 71.6 ± 0.5, DataDAM 80.2 ± 0.2 (DataDAM protocol), DM 82.1 ± 0.1 (DM protocol);
 cross: official DataDAM set 80.6 ± 0.1 under DM's, official DM set 78.6 ± 0.6 under DataDAM's.
+
+The anchors pushed Fashion-MNIST through the official *MNIST* pipeline (mean 0.1307, std 0.3081);
+``--anchor-normalisation`` does the same (sets named ``mnistnorm-*``) for a like-for-like check.
 """
 
 from __future__ import annotations
@@ -38,13 +41,20 @@ def main() -> None:
     ap.add_argument("--methods", default="random,datadam,dm")
     ap.add_argument("--protocols", default="datadam-reduced,dm-reduced")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--anchor-normalisation", action="store_true",
+                    help="normalise with MNIST's 0.1307/0.3081, as the official runs of spec §10 did")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = condense.load_dataset("fashion-mnist")
+    prefix = ""
+    if args.anchor_normalisation:  # the constants live on the source; the artifact records them
+        type(data.source).mean, type(data.source).std = (0.1307,), (0.3081,)
+        data = condense.load_dataset("fashion-mnist")
+        prefix = "mnistnorm-"
     rows = []
     for method in args.methods.split(","):
-        path = out / f"{method}-ipc{args.ipc}-seed{args.seed}.safetensors"
+        path = out / f"{prefix}{method}-ipc{args.ipc}-seed{args.seed}.safetensors"
         if not path.exists():
             t0 = time.perf_counter()
             syn = condense.distil(method, dataset=data, ipc=args.ipc, seed=args.seed,
@@ -57,7 +67,7 @@ def main() -> None:
             t0 = time.perf_counter()
             result = condense.evaluate(syn, evaluator="accuracy", preset=protocol, data=data,
                                        seed=args.seed, device=args.device)
-            row = {"set": method, "iterations": syn.meta.get("iterations"), "protocol": protocol,
+            row = {"set": prefix + method, "iterations": syn.meta.get("iterations"), "protocol": protocol,
                    "mean": round(result.metrics["accuracy"], 2), "std": round(result.metrics["std"], 2),
                    "per_run": [round(v, 2) for v in result.per_run],
                    "official": ANCHORS.get((method, protocol)),
