@@ -17,11 +17,16 @@ from .store import atomic_write
 if TYPE_CHECKING:
     from .plan import Plan
 
-_IGNORED_ON_RESUME = {"iterations", "checkpoint_every", "eval_every", "log_every", "class_chunk"}
+_IGNORED_ON_RESUME = {"iterations", "checkpoint_every", "eval_every", "log_every", "class_chunk",
+                      "microbatch"}
 
 
 def _comparable(plan_dict: dict) -> dict:
-    loop = {k: v for k, v in plan_dict["loop"].items() if k not in _IGNORED_ON_RESUME}
+    from .plan import LoopConfig
+
+    # a checkpoint from an older condense lacks newer loop settings: they had their defaults
+    full = {**LoopConfig().to_dict(), **plan_dict["loop"]}
+    loop = {k: v for k, v in full.items() if k not in _IGNORED_ON_RESUME}
     return {**plan_dict, "loop": loop}
 
 

@@ -133,6 +133,25 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_rgb):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_resume_accepts_a_checkpoint_from_before_a_new_loop_setting(tmp_path, tiny_rgb):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    plan = plan_for("dm", tiny_rgb, iterations=4, checkpoint_every=1)
+    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
+    from safetensors import safe_open
+
+    with safe_open(str(ckpt), "pt") as f:
+        meta = f.metadata()
+    old = json.loads(meta["plan"])
+    del old["loop"]["microbatch"]  # written by a condense that did not know the setting yet
+    save_file(load_file(str(ckpt)), str(ckpt), metadata={**meta, "plan": json.dumps(old)})
+    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    assert resumed.meta["iterations"] == 4
+
+
 def test_resume_refuses_different_settings(tmp_path, tiny_rgb):
     ckpt = tmp_path / "run.ckpt.safetensors"
     condense.distill(plan_for("dm", tiny_rgb, iterations=2), tiny_rgb, checkpoint=ckpt)
