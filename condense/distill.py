@@ -136,12 +136,12 @@ class DistillContext:
         that large feature maps never exist for the whole pass.
         """
         with torch.no_grad():
-            size = self._microbatch(x, summarize)
+            size = self._microbatch(x)
             if size >= x.shape[0]:
                 return summarize(self.encode(x))
             return Features.cat([summarize(self.encode(part)) for part in x.split(size)])
 
-    def _microbatch(self, x: Tensor, summarize: Callable[[Features], Features]) -> int:
+    def _microbatch(self, x: Tensor) -> int:
         n = x.shape[0]
         encoder = self.encoder
         if encoder is None or getattr(encoder, "couples_batch", False) or \

@@ -51,25 +51,18 @@ def _one_step_grad(plan, data):
     return loss, syn.grad
 
 
+@pytest.mark.parametrize("setting,whole,split", [("class_chunk", 0, 1), ("microbatch", 1000, 3)])
 @pytest.mark.parametrize("method,preset", [("dm", None), ("datadam", "datadam-paper")])
-def test_chunk_size_does_not_change_loss_or_gradients(method, preset, tiny_rgb):
+def test_chunks_and_real_microbatches_do_not_change_loss_or_gradients(setting, whole, split, method,
+                                                                      preset, tiny_rgb):
     kw = {"preset": preset} if preset else {}
-    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, class_chunk=0, **kw), tiny_rgb)
-    loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, class_chunk=1, **kw), tiny_rgb)
+    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, **{setting: whole}, **kw), tiny_rgb)
+    loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, **{setting: split}, **kw), tiny_rgb)
     assert torch.allclose(loss_all, loss_one, rtol=1e-5)
     norms_all = grad_all.flatten(1).norm(dim=1)
     norms_one = grad_one.flatten(1).norm(dim=1)
     assert torch.allclose(norms_all, norms_one, rtol=1e-4, atol=1e-8)
     assert torch.allclose(grad_all, grad_one, rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("method,preset", [("dm", None), ("datadam", "datadam-paper")])
-def test_real_microbatches_do_not_change_loss_or_gradients(method, preset, tiny_rgb):
-    kw = {"preset": preset} if preset else {}
-    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, microbatch=1000, **kw), tiny_rgb)
-    loss_mb, grad_mb = _one_step_grad(plan_for(method, tiny_rgb, microbatch=3, **kw), tiny_rgb)
-    assert torch.allclose(loss_all, loss_mb, rtol=1e-5)
-    assert torch.allclose(grad_all, grad_mb, rtol=1e-4, atol=1e-7)
 
 
 class _Recorder(condense.FeatureMatching):

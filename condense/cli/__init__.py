@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from .. import __version__
+from .. import __version__, distributed
 from ..errors import CondenseError
 from ._console import err_console
 
@@ -52,8 +52,6 @@ class CondenseGroup(click.Group):
                 raise
             err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
                               soft_wrap=True)
-            from .. import distributed
-
             if isinstance(exc, distributed.DistributedError) and distributed.is_distributed():
                 distributed.abandon(1)  # a peer is gone: normal teardown could abort the process
             ctx.exit(1)
