@@ -9,6 +9,7 @@ import torch
 
 from condense import augment
 from condense.augment import OPS, DSAParams
+from tolerance import assert_close
 
 
 def params(n: int = 1, **over) -> DSAParams:
@@ -107,7 +108,7 @@ def test_mixed_ops_equal_rowwise_application():
     batched = augment.apply(x, p)
     for i in range(12):
         row = augment.apply(x[i : i + 1], p.take(torch.tensor([i])))
-        assert torch.allclose(batched[i : i + 1], row, atol=1e-6)
+        assert_close(row, batched[i : i + 1], what=f"row {i}")
 
 
 def test_siamese_rows_share_parameters():

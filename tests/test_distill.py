@@ -12,6 +12,7 @@ import torch
 import condense
 from condense.checkpoint import load_checkpoint
 from condense.distill import DistillContext
+from tolerance import assert_close
 
 SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
 
@@ -58,11 +59,13 @@ def test_chunks_and_real_microbatches_do_not_change_loss_or_gradients(setting, w
     kw = {"preset": preset} if preset else {}
     loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, **{setting: whole}, **kw), tiny_rgb)
     loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, **{setting: split}, **kw), tiny_rgb)
-    assert torch.allclose(loss_all, loss_one, rtol=1e-5)
+    # float32 sums in another order: tolerances scale with the quantity (docs/testing.md)
+    assert_close(loss_one, loss_all, what="loss")
+    # per-image norms are sums of squares (no cancellation): relative per image
     norms_all = grad_all.flatten(1).norm(dim=1)
     norms_one = grad_one.flatten(1).norm(dim=1)
-    assert torch.allclose(norms_all, norms_one, rtol=1e-4, atol=1e-8)
-    assert torch.allclose(grad_all, grad_one, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(norms_one, norms_all, rtol=1e-5, atol=1e-6 * float(norms_all.max()))
+    assert_close(grad_one, grad_all, what="image gradients")
 
 
 class _Recorder(condense.FeatureMatching):
@@ -107,7 +110,7 @@ def test_auto_microbatch_keeps_activations_small(tiny_rgb, monkeypatch):
     whole = ctx.encode(x).embedding
     split = ctx.encode_real(x).embedding
     assert ctx._auto_microbatch == 5
-    assert torch.allclose(whole, split, atol=1e-6)
+    assert_close(split, whole, what="embedding")
 
 
 def test_batchnorm_chunking_warns(tiny_rgb):

@@ -37,7 +37,8 @@ def test_example_plugin_loss():
     finally:
         sys.path.pop(0)
     x = torch.randn(2, 5, 3)
-    assert mmd(x, x, 1.0).abs().item() < 1e-6
+    # zero at equality, up to float32 rounding of kernel means that are at most 1 each
+    assert mmd(x, x, 1.0).abs().item() < 1e-5
     assert mmd(x, x + 3, 1.0).item() > 0.1
 
 
