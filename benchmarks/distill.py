@@ -10,8 +10,8 @@ memory: TinyImageNet IPC50 shapes (200 classes × 50 synthetic 3×64×64, batch_
         ConvNet-4 BN) with random data: peak memory of one iteration against the class chunk.
         Memory is set by one chunk, so by default only the first `--chunk-groups` chunks of the
         iteration run (a full CPU iteration takes minutes; `--full` runs it all).
-Official reference figures (spec §10, same machine type): DataDAM 2.3-2.7 s/it, DM(256) ~4.5 s/it
-on 2 CPU cores; 55-63 ms and ~90 ms on one H100.
+Official reference figures (docs/benchmarks.md, same machine type): DataDAM 2.3-2.7 s/it,
+DM(256) ~4.5 s/it on 2 CPU cores; 55-63 ms and ~90 ms on one H100.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def bench_speed(device: str, iterations: int, settings: dict[str, str]) -> list[
                                                 **settings})
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        condense.distill(plan, data, device=device, stop_after=1)  # warm-up (allocator, kernels)
+        condense.loop.run(plan, data, device=device, stop_after=1)  # warm-up (allocator, kernels)
         sync(device)
         t0 = time.perf_counter()
         # continue from a fresh start for `iterations` steps; the warm-up is not timed
-        condense.distill(plan, data, device=device, stop_after=iterations)
+        condense.loop.run(plan, data, device=device, stop_after=iterations)
         sync(device)
         sec = (time.perf_counter() - t0) / iterations
         peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else rss_mb())
@@ -110,7 +110,7 @@ def memory_child(chunk: int, groups: int, device: str, full: bool) -> dict:
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    condense.distill(plan, data, device=device, classes=classes)
+    condense.loop.run(plan, data, device=device, classes=classes)
     sync(device)
     sec = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")

@@ -1,8 +1,9 @@
 """Evaluation speed: the fast trainer of ``condense-evaluators`` against a straightforward loop.
 
-Trains evaluation networks on 100 Fashion-MNIST-shaped images (IPC 10) with the §4.3 protocol
-(SGD 0.01/0.9/5e-4, DSA every batch) and prints the time per network for 300 and 1000 epochs,
-measured over ``--epochs`` epochs and extrapolated (the per-epoch cost is constant).
+Trains evaluation networks on 100 Fashion-MNIST-shaped images (IPC 10) with the
+``evaluate_synset`` protocol of docs/evaluators.md (SGD 0.01/0.9/5e-4, DSA every batch) and prints
+the time per network for 300 and 1000 epochs, measured over ``--epochs`` epochs and extrapolated
+(the per-epoch cost is constant).
 
 * ``naive``: what the official ``evaluate_synset`` does, one network at a time: a DataLoader over
   a TensorDataset, DSA per batch, ``loss.item()`` and a host-side accuracy every batch.

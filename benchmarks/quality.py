@@ -1,4 +1,4 @@
-"""Accuracy of distilled Fashion-MNIST sets under the reduced protocol (spec §10).
+"""Accuracy of distilled Fashion-MNIST sets under the reduced protocol (docs/benchmarks.md).
 
     python benchmarks/quality.py                 # distil missing sets, evaluate all, print table
     python benchmarks/quality.py --iterations 500 --out runs/quality
@@ -10,8 +10,8 @@ Sets: `random` (real images, the baseline and the init of the others), `datadam`
 
 Each set is evaluated under **both** official protocols, reduced to 3 nets × 300 epochs:
 `datadam-reduced` (BatchNorm ConvNet, batch 64) and `dm-reduced` (InstanceNorm ConvNet, batch 256),
-SGD 0.01 / 0.9 / 5e-4, ×0.1 at the half, DSA. Official anchors on this machine type (spec §10):
-random 71.6 ± 0.5, DataDAM 80.2 ± 0.2 (DataDAM protocol), DM 82.1 ± 0.1 (DM protocol);
+SGD 0.01 / 0.9 / 5e-4, ×0.1 at the half, DSA. Official anchors on this machine type
+(docs/benchmarks.md): random 71.6 ± 0.5, DataDAM 80.2 ± 0.2 (DataDAM protocol), DM 82.1 ± 0.1 (DM protocol);
 cross: official DataDAM set 80.6 ± 0.1 under DM's, official DM set 78.6 ± 0.6 under DataDAM's.
 
 The anchors pushed Fashion-MNIST through the official *MNIST* pipeline (mean 0.1307, std 0.3081);
@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--protocols", default="datadam-reduced,dm-reduced")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--anchor-normalisation", action="store_true",
-                    help="normalise with MNIST's 0.1307/0.3081, as the official runs of spec §10 did")
+                    help="normalise with MNIST's 0.1307/0.3081, as the official anchors did (docs/benchmarks.md)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def main() -> None:
         path = out / f"{prefix}{method}-ipc{args.ipc}-seed{args.seed}.safetensors"
         if not path.exists():
             t0 = time.perf_counter()
-            syn = condense.distil(method, dataset=data, ipc=args.ipc, seed=args.seed,
+            syn = condense.distill(method, dataset=data, ipc=args.ipc, seed=args.seed,
                                   iterations=None if method == "random" else args.iterations,
                                   device=args.device)
             condense.save(syn, path)
@@ -74,7 +74,7 @@ def main() -> None:
                    "eval_seconds": round(time.perf_counter() - t0, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| set | protocol | condense | official (spec §10) |\n| --- | --- | --- | --- |")
+    print("\n| set | protocol | condense | official (docs/benchmarks.md) |\n| --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['set']} | {r['protocol']} | {r['mean']:.1f} ± {r['std']:.1f} | {r['official'] or '–'} |")
 

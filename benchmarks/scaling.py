@@ -55,7 +55,7 @@ def worker(args: argparse.Namespace) -> None:
     def clock(event: condense.StepEvent) -> None:
         stamps[event.iteration] = time.perf_counter()
 
-    synset = condense.distill(plan, data, device=device, callback=clock)
+    synset = condense.loop.run(plan, data, device=device, callback=clock)
     if condense.distributed.is_main():
         sec = (stamps[args.iterations + 1] - stamps[1]) / args.iterations
         torch.save(synset.images, args.out + ".pt")
@@ -107,7 +107,7 @@ def _distill_bench() -> ModuleType:
 
 def bench_memory(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """The auto rule at TinyImageNet IPC50 shapes, then the measured peaks from distill.py."""
-    from condense.plan import auto_class_chunk, available_bytes, estimate_class_bytes
+    from condense.loop.memory import auto_class_chunk, available_bytes, estimate_class_bytes
 
     bench = _distill_bench()
     source = bench.RandomTiny()

@@ -1,9 +1,12 @@
 """The notebook API: everything the CLI does is one call here.
 
 >>> import condense
->>> syn = condense.distil("datadam", dataset="fashion-mnist", ipc=10, iterations=200)
+>>> syn = condense.distill("datadam", dataset="fashion-mnist", ipc=10, iterations=200)
 >>> condense.save(syn, "fmnist-ipc10.safetensors")
 >>> result = condense.evaluate(syn, evaluator="accuracy", settings={"num_eval": 3})
+
+:func:`distill` distils by name; the loop it runs is :func:`condense.loop.run` (a resolved
+``Plan`` and loaded data in, a ``SynSet`` out).
 """
 
 from __future__ import annotations
@@ -16,18 +19,26 @@ from typing import Any
 
 import torch
 
-from ._alloc import tune_allocator
-from . import distributed
-from .data import RealData, load_dataset
-from .distill import StepEvent, distill
+from . import distributed, hub, store
+from .datasets import load_dataset
 from .errors import ConfigError
 from .interfaces import EvalResult, ProgressFn
-from .plan import Plan, resolve_plan
+from .loop import Plan, StepEvent, resolve_plan, run
+from .realdata import RealData
 from .registry import get_evaluator
-from .store import load, save
+from .store import read_metadata, save
 from .synset import SynSet
 
-__all__ = ["distil", "evaluate", "load", "plan_run", "save"]
+__all__ = ["distill", "evaluate", "load", "plan_run", "read_metadata", "save"]
+
+
+def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
+    """Read and validate an artifact: a local file, or ``hf://ORG/REPO/FILE`` (pulled through
+    the Hugging Face cache first); raise ArtifactError for a truncated, foreign or newer file."""
+    text = os.fspath(path)
+    if text.startswith(hub.SCHEME):
+        text = os.fspath(hub.pull(text))
+    return store.load(text, device=device)
 
 
 def plan_run(
@@ -57,7 +68,7 @@ def plan_run(
     return plan, data
 
 
-def distil(
+def distill(
     method: str,
     *,
     dataset: str | RealData,
@@ -95,8 +106,8 @@ def distil(
             if eval_log and distributed.is_main():
                 with open(eval_log, "a") as fh:
                     fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
-    return distill(plan, data, device=device, checkpoint=checkpoint, resume=resume,
-                   progress=progress, callback=callback, evaluate=eval_fn)
+    return run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
+               progress=progress, callback=callback, evaluate=eval_fn)
 
 
 def evaluate(
@@ -114,7 +125,6 @@ def evaluate(
     progress: ProgressFn | None = None,
 ) -> EvalResult:
     """Judge a distilled set (a SynSet, a file, or ``hf://`` path) with an evaluator."""
-    tune_allocator()
     if not isinstance(synset, SynSet):
         synset = load(synset)
     cls = get_evaluator(evaluator)

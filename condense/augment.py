@@ -1,10 +1,11 @@
 """Differentiable Siamese Augmentation (DSA, Zhao & Bilen 2021) as pure tensor functions.
 
-Semantics follow the official code (spec §3) in mode 'S': each call picks **one** op from the
-strategy and applies it. The parameters are explicit: :func:`sample_params` draws them from a
-``torch.Generator`` and :func:`apply` applies them. For the Siamese use in distillation, one
-parameter set is drawn per class and applied to that class's real *and* synthetic images; for
-evaluation, one op per mini-batch with per-image parameters.
+Semantics follow the official code (VICO-UoE/DatasetCondensation utils.py, ``DiffAugment``) in
+mode 'S': each call picks **one** op from the strategy and applies it. The parameters are
+explicit: :func:`sample_params` draws them from a ``torch.Generator`` and :func:`apply` applies
+them. For the Siamese use in distillation, one parameter set is drawn per class and applied to
+that class's real *and* synthetic images; for evaluation, one op per mini-batch with per-image
+parameters.
 
 Parameters live on the CPU (their draws are device-independent); the images may be anywhere.
 """

@@ -3,6 +3,10 @@
 Every component owns a nested ``Config`` subclass of :class:`Config`. Values arrive from Python
 (already typed), from JSON (artifact metadata, checkpoints) or from the command line as strings
 (``--set key=value``); :meth:`Config.from_dict` coerces all three to the declared field types.
+
+A field declared with :func:`setting` ``(..., resumable=True)`` may differ between a checkpoint and
+the run that resumes it (how often to log or checkpoint, memory-only settings); every other field
+must be the same. One rule for the loop's, the methods' and the samplers' settings.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import dataclasses
 import json
 import types
 import typing
+from abc import ABC
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import ConfigError
 
@@ -22,6 +27,15 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+#: field metadata key: the setting may change when a run is resumed
+RESUMABLE = "condense_resumable"
+
+
+def setting(default: Any, *, resumable: bool = False) -> Any:
+    """A config field with a default; ``resumable=True``: it may change on ``--resume``."""
+    return dataclasses.field(default=default, metadata={RESUMABLE: resumable})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base class of every component config: frozen, typed, strict about keys."""
@@ -29,6 +43,11 @@ class Config:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def resumable_fields(cls) -> frozenset[str]:
+        """Fields that may differ between a checkpoint and the run resuming it."""
+        return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get(RESUMABLE))
 
     @classmethod
     def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, *, owner: str = "") -> C:
@@ -58,6 +77,25 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+class Component(ABC):
+    """Base of every plugin component: ``name``, nested ``Config``, built from a config or dict."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Config]] = Config
+    #: named bundles of settings, e.g. ``{"paper": {"attention_power": 4}}`` (keys as ``--set``)
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, config: Config | Mapping[str, Any] | None = None) -> None:
+        cls = type(self).Config
+        if config is None:
+            config = cls()
+        elif not isinstance(config, Config):
+            config = cls.from_dict(config, owner=type(self).name)
+        elif not isinstance(config, cls):
+            raise TypeError(f"{type(self).__name__} needs a {cls.__qualname__}, got {type(config)}")
+        self.config = config
 
 
 def _jsonable(value: Any) -> Any:

@@ -37,3 +37,7 @@ class CheckpointError(CondenseError):
 
 class HubError(CondenseError):
     """A Hugging Face Hub operation failed."""
+
+
+class DistributedError(CondenseError):
+    """Joining the process group failed, or another rank failed or timed out."""

@@ -21,9 +21,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .version import __version__
 
 GROUP = "condense"
-DEFAULT_PLUGINS = ("condense.builtin", "condense.datasets.builtin")
+DEFAULT_PLUGINS = ("condense.samplers", "condense.baselines", "condense.datasets.plugin")
 
 pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
@@ -127,6 +128,4 @@ def plugin_versions() -> dict[str, str]:
 
 
 def _core_version() -> str:
-    from . import __version__
-
     return __version__

@@ -23,8 +23,3 @@ def keyed_generator(seed: int, *keys: int | str) -> torch.Generator:
     Draws are made on the CPU and moved to the device, so results do not depend on the device.
     """
     return torch.Generator(device="cpu").manual_seed(derive_seed(seed, *keys))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch's global RNG (for code outside condense that uses it)."""
-    torch.manual_seed(seed)

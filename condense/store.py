@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import ArtifactError
+from .fileio import atomic_write
 from .synset import SynSet
 
 FORMAT_MARKER = "synset"
@@ -49,39 +49,15 @@ def save(synset: SynSet, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The decoded metadata of an artifact (validated, without loading the tensors)."""
     return _open(Path(path))[1]
 
 
 def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
-    """Read and validate an artifact; raise ArtifactError for a truncated, foreign or newer file.
-
-    ``path`` may be ``hf://ORG/REPO/FILE`` (pulled through the Hub cache first).
-    """
-    path_str = os.fspath(path)
-    if path_str.startswith("hf://"):
-        from .hub import pull
-
-        path_str = os.fspath(pull(path_str))
-    path = Path(path_str)
+    """Read and validate a local artifact; raise ArtifactError for a truncated, foreign or newer
+    file. (:func:`condense.load` also takes ``hf://`` paths.)"""
+    path = Path(path)
     handle, meta = _open(path)
     with handle as f:
         keys = set(f.keys())

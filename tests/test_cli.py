@@ -49,7 +49,7 @@ def test_list_table_and_plugins(runner):
     assert r.exit_code == 0 and "convnet" in r.stdout
     r = runner.invoke(cli, ["plugins", "--json"])
     info = json.loads(r.stdout)
-    builtin = next(p for p in info if p["name"] == "condense.builtin")
+    builtin = next(p for p in info if p["name"] == "condense.baselines")
     assert "register_methods" in builtin["hooks"] and builtin["version"]
 
 

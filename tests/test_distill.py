@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import condense
-from condense.checkpoint import load_checkpoint
-from condense.distill import DistillContext
+from condense.loop import LoopContext, load_checkpoint
 from tolerance import assert_close
 
 SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
@@ -26,10 +25,10 @@ def plan_for(method, data, ipc=2, **over):
 
 @pytest.mark.parametrize("method", ["datadam", "dm"])
 def test_same_seed_gives_bitwise_identical_images(method, tiny_rgb):
-    a = condense.distill(plan_for(method, tiny_rgb), tiny_rgb).images
-    b = condense.distill(plan_for(method, tiny_rgb), tiny_rgb).images
+    a = condense.loop.run(plan_for(method, tiny_rgb), tiny_rgb).images
+    b = condense.loop.run(plan_for(method, tiny_rgb), tiny_rgb).images
     assert torch.equal(a, b)
-    init = condense.distill(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
+    init = condense.loop.run(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
     assert not torch.equal(a, init)  # the images did move
 
 
@@ -37,17 +36,15 @@ def test_different_seed_differs(tiny_rgb):
     p = plan_for("dm", tiny_rgb)
     other = condense.resolve_plan("dm", dataset="tiny-rgb", spec=tiny_rgb.spec, ipc=2, seed=4,
                                   overrides=SMALL)
-    assert not torch.equal(condense.distill(p, tiny_rgb).images,
-                           condense.distill(other, tiny_rgb).images)
+    assert not torch.equal(condense.loop.run(p, tiny_rgb).images,
+                           condense.loop.run(other, tiny_rgb).images)
 
 
 def _one_step_grad(plan, data):
-    syn = condense.distill(plan, data, stop_after=0).images
+    syn = condense.loop.run(plan, data, stop_after=0).images
     syn = syn.clone().requires_grad_(True)
-    ctx = DistillContext(plan=plan, data=data, syn=syn, device=torch.device("cpu"),
-                         classes=list(range(data.spec.num_classes)), iteration=0,
-                         dsa_strategy="color_crop_cutout_flip_scale_rotate")
-    ctx.encoder = plan.sampler.sample(data.spec, generator=condense.keyed_generator(plan.seed, 0, "encoder"))
+    ctx = LoopContext.for_plan(plan, data, syn, iteration=0,
+                               dsa_strategy="color_crop_cutout_flip_scale_rotate")
     loss = plan.method.iteration(ctx)
     return loss, syn.grad
 
@@ -71,8 +68,8 @@ def test_chunks_and_real_microbatches_do_not_change_loss_or_gradients(setting, w
 class _Recorder(condense.FeatureMatching):
     name = "recorder"
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, config=None):
+        super().__init__(config)
         self.sizes = []
 
     def summarize(self, feats):
@@ -90,22 +87,18 @@ class _Recorder(condense.FeatureMatching):
 def test_encode_real_splits_only_batch_independent_encoders(norm, microbatch, expected, tiny_rgb):
     plan = plan_for("dm", tiny_rgb, microbatch=microbatch, **{"sampler.norm": norm})
     plan = dataclasses.replace(plan, method=_Recorder())
-    syn = condense.distill(plan, tiny_rgb, stop_after=0).images.requires_grad_(True)
-    ctx = DistillContext(plan=plan, data=tiny_rgb, syn=syn, device=torch.device("cpu"),
-                         classes=[0, 1], dsa_strategy="none")
-    ctx.encoder = plan.sampler.sample(tiny_rgb.spec, generator=torch.Generator().manual_seed(0))
+    syn = condense.loop.run(plan, tiny_rgb, stop_after=0).images.requires_grad_(True)
+    ctx = LoopContext.for_plan(plan, tiny_rgb, syn, classes=[0, 1])
     plan.method.iteration(ctx)
     assert plan.method.sizes == expected
 
 
 def test_auto_microbatch_keeps_activations_small(tiny_rgb, monkeypatch):
-    distill_module = importlib.import_module("condense.distill")  # the package re-exports distill()
+    context_module = importlib.import_module("condense.loop.context")
     plan = plan_for("dm", tiny_rgb)
-    ctx = DistillContext(plan=plan, data=tiny_rgb, syn=torch.zeros(1), device=torch.device("cpu"),
-                         classes=[0, 1])
-    ctx.encoder = plan.sampler.sample(tiny_rgb.spec, generator=torch.Generator().manual_seed(0))
+    ctx = LoopContext.for_plan(plan, tiny_rgb, torch.zeros(1), classes=[0, 1])
     per_image = 8 * tiny_rgb.spec.image_size[0] * tiny_rgb.spec.image_size[1] * 4  # width 8, float
-    monkeypatch.setattr(distill_module, "MICROBATCH_BYTES", 5 * per_image)
+    monkeypatch.setattr(context_module, "MICROBATCH_BYTES", 5 * per_image)
     x = torch.randn(12, tiny_rgb.spec.channels, *tiny_rgb.spec.image_size)
     whole = ctx.encode(x).embedding
     split = ctx.encode_real(x).embedding
@@ -115,15 +108,15 @@ def test_auto_microbatch_keeps_activations_small(tiny_rgb, monkeypatch):
 
 def test_batchnorm_chunking_warns(tiny_rgb):
     with pytest.warns(UserWarning, match="BatchNorm couples the classes"):
-        condense.distill(plan_for("datadam", tiny_rgb, class_chunk=1, iterations=1), tiny_rgb)
+        condense.loop.run(plan_for("datadam", tiny_rgb, class_chunk=1, iterations=1), tiny_rgb)
 
 
 def test_resume_equals_uninterrupted(tmp_path, tiny_rgb):
-    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb)
+    full = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb)
     ckpt = tmp_path / "run.ckpt.safetensors"
     plan = plan_for("datadam", tiny_rgb, iterations=6, checkpoint_every=1)
-    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=3)  # "killed" after 3
-    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, stop_after=3)  # "killed" after 3
+    resumed = condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, resume=True)
     assert torch.equal(full.images, resumed.images)
     assert resumed.meta["iterations"] == 6
     assert not list(tmp_path.glob("*.tmp"))
@@ -136,7 +129,7 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_loop_setting(tmp_path, ti
 
     ckpt = tmp_path / "run.ckpt.safetensors"
     plan = plan_for("dm", tiny_rgb, iterations=4, checkpoint_every=1)
-    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
+    condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
     from safetensors import safe_open
 
     with safe_open(str(ckpt), "pt") as f:
@@ -144,27 +137,26 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_loop_setting(tmp_path, ti
     old = json.loads(meta["plan"])
     del old["loop"]["microbatch"]  # written by a condense that did not know the setting yet
     save_file(load_file(str(ckpt)), str(ckpt), metadata={**meta, "plan": json.dumps(old)})
-    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    resumed = condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, resume=True)
     assert resumed.meta["iterations"] == 4
 
 
 def test_resume_refuses_different_settings(tmp_path, tiny_rgb):
     ckpt = tmp_path / "run.ckpt.safetensors"
-    condense.distill(plan_for("dm", tiny_rgb, iterations=2), tiny_rgb, checkpoint=ckpt)
+    condense.loop.run(plan_for("dm", tiny_rgb, iterations=2), tiny_rgb, checkpoint=ckpt)
     other = plan_for("dm", tiny_rgb, iterations=4, lr_img=5.0)
-    syn = torch.zeros(8, 3, 16, 16, requires_grad=True)
     with pytest.raises(condense.CheckpointError, match="lr_img"):
-        load_checkpoint(ckpt, other, syn, torch.optim.SGD([syn], lr=1))
+        load_checkpoint(ckpt, other.to_dict())
     with pytest.raises(condense.CheckpointError, match="no checkpoint"):
-        condense.distill(other, tiny_rgb, checkpoint=tmp_path / "missing.safetensors", resume=True)
+        condense.loop.run(other, tiny_rgb, checkpoint=tmp_path / "missing.safetensors", resume=True)
 
 
 def test_interrupted_checkpoint_write_leaves_previous_intact(tmp_path, tiny_rgb, monkeypatch):
     ckpt = tmp_path / "run.ckpt.safetensors"
     plan = plan_for("dm", tiny_rgb, iterations=4, checkpoint_every=2)
-    condense.distill(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
+    condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, stop_after=2)
     before = ckpt.read_bytes()
-    import condense.checkpoint as cp
+    import condense.loop.checkpoint as cp
 
     def boom(tensors, path, metadata=None):
         with open(path, "wb") as fh:
@@ -173,20 +165,20 @@ def test_interrupted_checkpoint_write_leaves_previous_intact(tmp_path, tiny_rgb,
 
     monkeypatch.setattr(cp, "save_file", boom)
     with pytest.raises(KeyboardInterrupt):
-        condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+        condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, resume=True)
     assert ckpt.read_bytes() == before
     assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_noise_init_and_ipc_too_large(tiny_data):
-    s = condense.distill(plan_for("dm", tiny_data, init="noise", iterations=0), tiny_data)
+    s = condense.loop.run(plan_for("dm", tiny_data, init="noise", iterations=0), tiny_data)
     assert s.images.shape == (6, 1, 8, 8) and abs(float(s.images.mean())) < 1.0
     with pytest.raises(condense.ConfigError, match="larger than class"):
-        condense.distill(plan_for("dm", tiny_data, ipc=50, iterations=0), tiny_data)
+        condense.loop.run(plan_for("dm", tiny_data, ipc=50, iterations=0), tiny_data)
 
 
 def test_random_baseline_is_real_images(tiny_data):
-    s = condense.distill(plan_for("random", tiny_data, iterations=0), tiny_data)
+    s = condense.loop.run(plan_for("random", tiny_data, iterations=0), tiny_data)
     real = tiny_data.normalize(tiny_data.train.images)
     for img, label in zip(s.images, s.labels):
         matches = (real == img).flatten(1).all(1)
@@ -194,7 +186,7 @@ def test_random_baseline_is_real_images(tiny_data):
 
 
 def test_herding_picks_the_image_closest_to_the_mean_first():
-    from condense.builtin import herding_select
+    from condense.baselines import herding_select
 
     feats = torch.tensor([[0.0, 0.0], [10.0, 10.0], [4.0, 6.0], [6.0, 4.0]])
     picks = herding_select(feats, 2).tolist()
@@ -203,12 +195,12 @@ def test_herding_picks_the_image_closest_to_the_mean_first():
 
 
 def test_herding_baseline(tiny_data):
-    s = condense.distill(plan_for("herding", tiny_data, iterations=0), tiny_data)
+    s = condense.loop.run(plan_for("herding", tiny_data, iterations=0), tiny_data)
     assert s.images.shape == (6, 1, 8, 8) and s.meta["method"] == "herding"
 
 
 def test_metadata_describes_the_run(tiny_rgb):
-    s = condense.distill(plan_for("datadam", tiny_rgb, iterations=1), tiny_rgb)
+    s = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=1), tiny_rgb)
     m = s.meta
     assert m["method"] == "datadam" and m["dataset"] == "tiny-rgb" and m["ipc"] == 2
     assert m["class_names"] == ["r", "g", "b", "y"] and m["mean"] == [0.5, 0.5, 0.5]
@@ -216,16 +208,19 @@ def test_metadata_describes_the_run(tiny_rgb):
     assert "torch" in m["versions"] and m["reproduce"].startswith("condense run datadam")
 
 
-def test_zca_run_records_state(tiny_rgb):
-    s = condense.distill(plan_for("dm", tiny_rgb, iterations=1, zca=True), tiny_rgb)
+def test_zca_run_records_state_and_leaves_the_data_unchanged(tiny_rgb):
+    images, stats = tiny_rgb.train.images, dict(tiny_rgb._stats)
+    s = condense.loop.run(plan_for("dm", tiny_rgb, iterations=1, zca=True), tiny_rgb)
     assert s.zca_transform is not None and s.meta["zca"]["eps"] == 0.1
-    tiny_rgb.zca = None
+    # the caller's RealData is untouched: no ZCA fitted into it, same train tensor, same caches
+    assert tiny_rgb.zca is None and tiny_rgb.train.images is images
+    assert tiny_rgb._stats.keys() == stats.keys()
 
 
 def test_no_warnings_in_default_run(tiny_rgb):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        condense.distill(plan_for("dm", tiny_rgb, iterations=1), tiny_rgb)
+        condense.loop.run(plan_for("dm", tiny_rgb, iterations=1), tiny_rgb)
 
 
 class _MeanEvaluator(condense.Evaluator):
@@ -255,7 +250,7 @@ def test_periodic_evaluation_is_logged_as_json_lines(tmp_path, tiny_rgb):
     pm.register(_EvalPlugin, name="eval-plugin")
     try:
         log = tmp_path / "run.eval.jsonl"
-        condense.distil("dm", dataset=tiny_rgb, ipc=2, iterations=4, seed=3,
+        condense.distill("dm", dataset=tiny_rgb, ipc=2, iterations=4, seed=3,
                         settings={**{k: v for k, v in SMALL.items() if k != "iterations"},
                                   "eval_every": 2},
                         evaluator="mean-pixel", eval_log=log)

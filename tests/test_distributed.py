@@ -20,10 +20,12 @@ import torch
 from torch import nn
 
 import condense
-from condense import distributed
+from condense import distributed, networks
+from condense.loop.checkpoint import load_checkpoint
+from condense.loop.sharding import shard_classes
 from tolerance import max_rel_diff
 
-from condense.plan import auto_class_chunk, estimate_class_bytes, resolve_class_chunk
+from condense.loop.memory import auto_class_chunk, estimate_class_bytes, resolve_class_chunk
 
 HERE = Path(__file__).resolve()
 SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
@@ -64,14 +66,14 @@ def _worker(scenario: str, out: Path) -> None:
         for name, method, over in (("dm", "dm", {}), ("datadam", "datadam", {}),
                                    ("dm-chunk1", "dm", {"class_chunk": 1}),
                                    ("datadam-chunk2", "datadam", {"class_chunk": 2})):
-            results[name] = condense.distill(plan_for(method, data, **over), data).images
+            results[name] = condense.loop.run(plan_for(method, data, **over), data).images
         ckpt = out / "run.ckpt.safetensors"
         plan = plan_for("datadam", data, iterations=6, checkpoint_every=2)
-        condense.distill(plan, data, checkpoint=ckpt, stop_after=3)  # "killed" after 3
-        results["resumed"] = condense.distill(plan, data, checkpoint=ckpt, resume=True).images
+        condense.loop.run(plan, data, checkpoint=ckpt, stop_after=3)  # "killed" after 3
+        results["resumed"] = condense.loop.run(plan, data, checkpoint=ckpt, resume=True).images
         objs = distributed.gather_objects([f"rank{r}-{i}" for i in distributed.shard(5)])
         try:  # rank 0 finds no checkpoint: every rank raises the same error
-            condense.distill(plan, data, checkpoint=out / "missing.safetensors", resume=True)
+            condense.loop.run(plan, data, checkpoint=out / "missing.safetensors", resume=True)
         except condense.CheckpointError as exc:
             objs.append(str(exc))
         (out / f"objects{r}.json").write_text(json.dumps(objs))
@@ -84,7 +86,7 @@ def _worker(scenario: str, out: Path) -> None:
                 os._exit(7)  # a rank dies without a word
 
         try:
-            condense.distill(plan, data, checkpoint=ckpt, callback=crash)
+            condense.loop.run(plan, data, checkpoint=ckpt, callback=crash)
         except condense.CondenseError as exc:
             (out / f"error{r}.json").write_text(json.dumps({"type": type(exc).__name__,
                                                             "message": str(exc)}))
@@ -166,8 +168,8 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     ("datadam-chunk2", "datadam", {"class_chunk": 2}),  # BN chunks of 2 == 1 process, chunks of 2
 ])
 def test_two_processes_equal_one(two_process_run, tiny_rgb, name, method, over):
-    one = condense.distill(plan_for(method, tiny_rgb, **over), tiny_rgb).images
-    init = condense.distill(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
+    one = condense.loop.run(plan_for(method, tiny_rgb, **over), tiny_rgb).images
+    init = condense.loop.run(plan_for(method, tiny_rgb, iterations=0), tiny_rgb).images
     ranks = [torch.load(two_process_run / f"rank{r}.pt")[name] for r in range(2)]
     assert torch.equal(ranks[0], ranks[1])  # every rank holds the gathered set
     assert _max_diff(ranks[0], one) < TOL
@@ -177,13 +179,13 @@ def test_two_processes_equal_one(two_process_run, tiny_rgb, name, method, over):
 
 
 def test_distributed_resume_equals_uninterrupted(two_process_run, tiny_rgb):
-    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb).images
+    full = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb).images
     resumed = torch.load(two_process_run / "rank0.pt")["resumed"]
     assert _max_diff(resumed, full) < TOL
     # the distributed checkpoint is an ordinary one: a single process resumes it too
     ckpt = two_process_run / "run.ckpt.safetensors"
     plan = plan_for("datadam", tiny_rgb, iterations=6, checkpoint_every=2)
-    again = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True)
+    again = condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, resume=True)
     assert again.meta["iterations"] == 6 and torch.equal(again.images, resumed)
     assert not list(two_process_run.glob("*.tmp"))
 
@@ -205,13 +207,11 @@ def test_failed_rank_fails_the_run_and_keeps_the_checkpoint(tmp_path, tiny_rgb):
     ckpt = tmp_path / "run.ckpt.safetensors"
     assert str(ckpt) in error["message"]
     plan = plan_for("datadam", tiny_rgb, iterations=8, checkpoint_every=2, log_every=1)
-    syn = torch.zeros(8, 3, 16, 16, requires_grad=True)
-    from condense.checkpoint import load_checkpoint
-
-    assert load_checkpoint(ckpt, plan, syn, torch.optim.SGD([syn], lr=1.0, momentum=0.5)) == 2
+    saved = load_checkpoint(ckpt, plan.to_dict())
+    assert saved.iteration == 2 and saved.tensors["syn"].shape == (8, 3, 16, 16)
     assert not list(tmp_path.glob("*.tmp"))
-    resumed = condense.distill(plan, tiny_rgb, checkpoint=ckpt, resume=True).images
-    full = condense.distill(plan_for("datadam", tiny_rgb, iterations=8), tiny_rgb).images
+    resumed = condense.loop.run(plan, tiny_rgb, checkpoint=ckpt, resume=True).images
+    full = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=8), tiny_rgb).images
     assert _max_diff(resumed, full) < TOL
 
 
@@ -227,7 +227,7 @@ def test_torchrun_cli_writes_once_on_rank0(tmp_path, tiny_rgb):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.splitlines().count(str(out)) == 1  # only rank 0 prints the path
     assert r.stderr.count("datadam") == 1  # and the header line
-    one = condense.distill(plan_for("datadam", tiny_rgb, iterations=3), tiny_rgb).images
+    one = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=3), tiny_rgb).images
     assert _max_diff(condense.load(out).images, one) < TOL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.ckpt.safetensors", "s.safetensors"]
 
@@ -246,16 +246,16 @@ def test_shard_is_contiguous_and_balanced():
 
 
 def test_shard_classes():
-    assert distributed.shard_classes(10, 2, 0, coupled=True) == [range(0, 5), range(5, 10)]
-    assert distributed.shard_classes(10, 2, 3, coupled=False) == [range(0, 5), range(5, 10)]
+    assert shard_classes(10, 2, 0, coupled=True) == [range(0, 5), range(5, 10)]
+    assert shard_classes(10, 2, 3, coupled=False) == [range(0, 5), range(5, 10)]
     # BatchNorm + chunks: whole chunks per rank, aligned to multiples of the chunk
-    assert distributed.shard_classes(10, 2, 3, coupled=True) == [range(0, 6), range(6, 10)]
-    assert distributed.shard_classes(10, 4, 3, coupled=True) == [range(0, 3), range(3, 6),
+    assert shard_classes(10, 2, 3, coupled=True) == [range(0, 6), range(6, 10)]
+    assert shard_classes(10, 4, 3, coupled=True) == [range(0, 3), range(3, 6),
                                                                   range(6, 9), range(9, 10)]
     with pytest.raises(condense.ConfigError, match="chunks of classes"):
-        distributed.shard_classes(10, 3, 5, coupled=True)
+        shard_classes(10, 3, 5, coupled=True)
     with pytest.raises(condense.ConfigError, match="at most 4 processes"):
-        distributed.shard_classes(4, 5, 0, coupled=False)
+        shard_classes(4, 5, 0, coupled=False)
 
 
 def test_init_without_torchrun_is_a_no_op(monkeypatch):
@@ -273,10 +273,10 @@ def test_sync_batchnorm_is_batchnorm_in_one_process():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
     x = torch.randn(5, 3, 8, 8)
     ref = net(x)
-    distributed.convert_sync_batchnorm(net)
-    assert isinstance(net[1], distributed.SyncBatchNorm) and isinstance(net[1], nn.BatchNorm2d)
+    networks.convert_sync_batchnorm(net)
+    assert isinstance(net[1], networks.SyncBatchNorm) and isinstance(net[1], nn.BatchNorm2d)
     assert torch.equal(net(x), ref)
-    assert distributed.has_batchnorm(net)
+    assert networks.has_batchnorm(net)
 
 
 def test_auto_class_chunk_rule():

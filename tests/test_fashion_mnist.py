@@ -36,7 +36,7 @@ def test_datadam_through_the_cli(fmnist_available, tmp_path):
     syn = condense.load(out)
     assert syn.images.shape == (10, 1, 28, 28) and syn.labels.tolist() == list(range(10))
     assert syn.meta["class_names"][0] == "T-shirt/top" and syn.meta["mean"] == [0.2861]
-    init = condense.distil("datadam", dataset="fashion-mnist", ipc=1, iterations=0)
+    init = condense.distill("datadam", dataset="fashion-mnist", ipc=1, iterations=0)
     assert not torch.equal(init.images, syn.images)  # three SGD steps moved the images
     r = runner.invoke(cli, ["show", str(out), "--json", "--no-grid"])
     assert json.loads(r.stdout)["sampler_config"]["norm"] == "batchnorm"

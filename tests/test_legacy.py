@@ -93,7 +93,7 @@ def test_vico_res_file_with_numpy_scalars(tmp_path, pixels, tiny_data, centroid_
     torch.save({"data": [[torch.randn_like(p), y], [normalised(p), y]],
                 "accs_all_exps": {"ConvNet": [np.float64(0.625), np.float32(0.5)]}}, path)
     with pytest.raises(Exception, match="Weights only load failed"):
-        torch.load(path, weights_only=True)  # what the allow-list is for (spec §10)
+        torch.load(path, weights_only=True)  # what the allow-list is for (docs/importing.md)
     result = import_legacy(path, format="dm", dataset="tiny")
     back = assert_round_trip(result, p, tmp_path, "vico")
     m = back.meta

@@ -98,6 +98,6 @@ def test_describe_lists_config_and_presets():
 def test_fake_method_runs_through_the_loop(fake_plugin, tiny_data):
     plan = condense.resolve_plan("fake-method", dataset="tiny", spec=tiny_data.spec, ipc=2,
                                  overrides={"iterations": 2, "batch_real": 4, "sampler.width": 8})
-    syn = condense.distill(plan, tiny_data)
+    syn = condense.loop.run(plan, tiny_data)
     assert syn.images.shape == (6, 1, 8, 8)
     assert torch.isfinite(syn.images).all()

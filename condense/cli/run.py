@@ -85,7 +85,7 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
                           f"iterations, device {dev}{procs}, seed {seed}")
     eval_log = path.with_name(path.stem + ".eval.jsonl") if main else None
     with progress_bars(not no_progress and main) as report:
-        synset = api.distil(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
+        synset = api.distill(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
                             preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
                             resume=resume, evaluator=evaluator,
                             eval_settings=settings_dict(eval_settings), eval_log=eval_log,

@@ -4,3 +4,7 @@ One module per on-disk format: :mod:`.mnist` (IDX), :mod:`.cifar` (python pickle
 :mod:`.svhn` (``.mat``), :mod:`.tinyimagenet`, :mod:`.imagenet_subsets`, :mod:`.imagefolder`
 (image files, decoded once through :mod:`.images` into the :mod:`.cache`).
 """
+
+from .loading import load_dataset
+
+__all__ = ["load_dataset"]

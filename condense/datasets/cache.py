@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import Tensor
+
+from ..fileio import atomic_write
+from ..realdata import default_data_dir
 
 #: bump when the decoding itself changes (resampling filter, crop rule ...)
 CACHE_FORMAT = 2
@@ -36,8 +41,6 @@ def cache_dir(root: str | os.PathLike[str] | None) -> Path:
         r = Path(root).expanduser()
         if _writable(r):
             return r / ".cache"
-    from ..data import default_data_dir
-
     return default_data_dir() / ".cache"
 
 
@@ -84,8 +87,6 @@ def read(path: Path) -> tuple[Tensor, Tensor, tuple[str, ...]] | None:
     if not path.is_file():
         return None
     try:
-        from safetensors import safe_open
-
         with safe_open(os.fspath(path), framework="pt") as fh:
             meta = fh.metadata() or {}
             images = fh.get_tensor("images")
@@ -100,10 +101,6 @@ def read(path: Path) -> tuple[Tensor, Tensor, tuple[str, ...]] | None:
 
 def write(path: Path, images: Tensor, labels: Tensor, class_names: tuple[str, ...]) -> None:
     """Store an entry atomically; a cache that cannot be written is skipped silently."""
-    from safetensors.torch import save_file
-
-    from ..store import atomic_write
-
     tensors = {"images": images.contiguous(), "labels": labels.to(torch.int64).contiguous()}
     meta = {"class_names": json.dumps(list(class_names)), "format": str(CACHE_FORMAT)}
     try:

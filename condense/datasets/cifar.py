@@ -164,7 +164,7 @@ class CIFAR10(_CIFARSource):
     aliases = ("CIFAR10", "CIFAR-10")
     num_classes = 10
     mean = (0.4914, 0.4822, 0.4465)
-    std = (0.2023, 0.1994, 0.2010)  # the legacy values every DD repo uses (spec §4.4)
+    std = (0.2023, 0.1994, 0.2010)  # the legacy values every DD repo uses (docs/datasets.md)
     folder = "cifar-10-batches-py"
     files = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
     meta_file = "batches.meta"

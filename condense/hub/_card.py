@@ -11,6 +11,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import CondenseError
+from ..registry import get_method
+
 INDEX_FILE = "condense-index.json"
 INDEX_VERSION = 1
 
@@ -75,9 +78,6 @@ def merge(index: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, 
 
 def _paper(method: str) -> tuple[str, str] | None:
     """``(title, url)``: the method class's ``paper`` attribute if installed, else the table."""
-    from ..errors import CondenseError
-    from ..registry import get_method
-
     try:
         paper = getattr(get_method(method), "paper", None)
     except CondenseError:  # not installed here (e.g. an imported set): the table still knows it

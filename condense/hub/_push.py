@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, HubError
+from ..store import load
 from . import _card
 from ._errors import hub_errors, offline, translate
 from ._paths import validate_repo_id
@@ -92,8 +93,6 @@ def push(artifact: str | os.PathLike[str], repo_id: str, *, private: bool = Fals
          revision: str | None = None, message: str | None = None,
          path_in_repo: str | None = None) -> PushResult:
     """Upload ``artifact`` to the dataset repository ``repo_id`` (created if needed)."""
-    from ..store import load
-
     path = Path(artifact)
     synset = load(path)  # validates the file before anything touches the network
     meta = synset.meta

@@ -18,6 +18,9 @@ import torch
 from torch import Tensor
 
 from ..errors import ArtifactError, ConfigError
+from ..datasets import load_dataset
+from ..loop.provenance import versions
+from ..registry import get_dataset
 from ..synset import SynSet
 
 Space = Literal["normalized", "pixels"]
@@ -82,8 +85,6 @@ class DatasetInfo:
 
 def dataset_info(opts: ImportOptions) -> DatasetInfo:
     """The registered dataset's constants (``--mean``/``--std`` override the normalisation)."""
-    from ..registry import get_dataset
-
     cls = get_dataset(opts.dataset)
     missing = [a for a in ("channels", "image_size", "num_classes") if getattr(cls, a, None) is None]
     if missing:
@@ -145,8 +146,6 @@ def sha256(path: Path) -> str:
 
 def finish(found: Extracted, path: Path, fmt: str, opts: ImportOptions) -> ImportResult:
     """Turn a reader's tensors into a validated SynSet whose metadata records their space."""
-    from ..provenance import versions
-
     info = dataset_info(opts)
     notes = list(info.notes) + list(found.notes)
     images = found.images.float()
@@ -189,8 +188,6 @@ def finish(found: Extracted, path: Path, fmt: str, opts: ImportOptions) -> Impor
         zca_meta = {"eps": opts.zca_eps, "stored": False,
                     "fit": ZCA_FIT.format(eps=opts.zca_eps, dataset=info.name)}
         if opts.fit_zca:
-            from ..data import load_dataset
-
             if opts.mean or opts.std:
                 raise ConfigError("--fit-zca uses the dataset's own mean/std; drop --mean/--std "
                                   "or fit the ZCA yourself")

@@ -1,4 +1,4 @@
-"""The ConvNet family of the DC/DSA/DM/DataDAM papers (spec §4.1), as one general builder.
+"""The ConvNet family of the DC/DSA/DM/DataDAM papers (their ``networks.py``), as one builder.
 
 Blocks ``d = 1..depth``: conv3x3 (``width`` filters; padding 3 on a 1-channel first layer, which
 turns 28×28 into 32×32), norm, activation, 2×2 pooling. Head: flatten -> Linear. PyTorch default
@@ -67,7 +67,9 @@ class ConvNet(nn.Module):
     """``ConvNet(channels, num_classes, image_size, width, depth, norm, act, pool)``.
 
     ``forward`` returns logits; :meth:`features` returns :class:`Features` (the per-block
-    activation outputs, before pooling, and the flattened embedding after the last block).
+    activation outputs, before pooling, the flattened embedding after the last block, and the
+    classifier's logits). ``forward`` computes the same logits through :meth:`embed`, which fuses
+    ReLU and pooling where that is faster (tested equal to :meth:`features`).
     """
 
     def __init__(
@@ -107,7 +109,8 @@ class ConvNet(nn.Module):
             x = block["act"](block["norm"](block["conv"](x)))
             maps.append(x)
             x = block["pool"](x)
-        return Features(embedding=x.reshape(x.shape[0], -1), maps=tuple(maps))
+        embedding = x.reshape(x.shape[0], -1)
+        return Features(embedding=embedding, maps=tuple(maps), logits=self.classifier(embedding))
 
     def embed(self, x: Tensor) -> Tensor:
         for block in self.blocks:

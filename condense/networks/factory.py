@@ -43,7 +43,7 @@ MODELS: dict[str, Callable[[DataSpec], nn.Module]] = {
     "convnet-np": _convnet(pool="none"),
     **{f"convnet-d{d}": _convnet(depth=d) for d in (1, 2, 3, 4, 5, 6)},
     **{f"convnet-w{w}": _convnet(width=w) for w in (32, 64, 128, 256)},
-    # cross-architecture networks (spec §4.2); "-bn" = BatchNorm, plain VGG11/ResNet18 = IN
+    # cross-architecture networks (docs/evaluators.md); "-bn" = BatchNorm, plain VGG11/ResNet18 = IN
     "mlp": lambda s: MLP(s.channels, s.num_classes, s.image_size),
     "lenet": lambda s: LeNet(s.channels, s.num_classes, s.image_size),
     "alexnet": lambda s: AlexNet(s.channels, s.num_classes, s.image_size, norm="none"),

@@ -1,4 +1,4 @@
-"""Cross-architecture evaluation networks of the DC/DSA/DM/DataDAM code (spec §4.2).
+"""Cross-architecture evaluation networks of the DC/DSA/DM/DataDAM code (``networks.py``).
 
 MLP, LeNet, AlexNet(BN), VGG11(BN), ResNet18(BN) and ResNet18BN_AP, as in the official
 ``networks.py``, except that the classifier's input size is computed from the image size, so the

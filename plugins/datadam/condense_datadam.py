@@ -1,6 +1,6 @@
 """DataDAM: Efficient Dataset Distillation with Attention Matching (Sajedi et al., ICCV 2023).
 
-Loss (spec §1.1, exactly as the official code computes it)::
+Loss (exactly as the official code, DataDistillation/DataDAM main_DataDAM.py, computes it)::
 
     loss = w_sam · Σ_{l<L} Σ_c ‖μ_R(z_l) − μ_S(z_l)‖²  +  w_mmd·λ · Σ_c ‖μ_R(e) − μ_S(e)‖²
 

@@ -1,9 +1,9 @@
 """DM: Dataset Condensation with Distribution Matching (Zhao & Bilen, WACV 2023).
 
 Matches the per-class mean embedding of real and synthetic images through a freshly drawn,
-never-trained ConvNet each iteration. Code-faithful defaults (spec §2): InstanceNorm ConvNet-3,
-``batch_real`` 256, ``lr_img`` 1 (10 for 10-class sets at IPC ≥ 100), SGD momentum 0.5,
-20 000 iterations. Written against condense's public API only.
+never-trained ConvNet each iteration. Code-faithful defaults (VICO-UoE/DatasetCondensation
+main_DM.py): InstanceNorm ConvNet-3, ``batch_real`` 256, ``lr_img`` 1 (10 for 10-class sets at
+IPC ≥ 100), SGD momentum 0.5, 20 000 iterations. Written against condense's public API only.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _dataset_presets() -> dict[str, dict[str, Any]]:
             presets[f"{ds}-ipc{ipc}"] = {"lr_img": 1.0, "batch_real": 256, "iterations": 20000}
     for ipc in (100, 200, 500, 1000):
         presets[f"cifar10-ipc{ipc}"] = {"lr_img": 10.0, "batch_real": 256, "iterations": 20000}
-    for ipc in (1, 10, 50):  # ConvNetD4 at 64×64 (spec §2.2)
+    for ipc in (1, 10, 50):  # ConvNetD4 at 64×64 (Zhao & Bilen, DM, WACV 2023)
         presets[f"tinyimagenet-ipc{ipc}"] = {"lr_img": 1.0, "batch_real": 256, "sampler.depth": 4}
     return presets
 

@@ -110,13 +110,11 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monk
 def test_failed_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import safetensors.torch
-
     def boom(tensors, path, metadata=None):  # type: ignore[no-untyped-def]
         Path(path).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", boom)
+    monkeypatch.setattr(cache, "save_file", boom)
     make_imagefolder(tmp_path)
     data = condense.load_dataset(
         "imagefolder", tmp_path

@@ -23,7 +23,7 @@ from dataset_fixtures import (
 
 import condense
 from condense.cli import cli
-from condense.datasets.builtin import BUILTIN_DATASETS
+from condense.datasets.plugin import BUILTIN_DATASETS
 from condense.datasets.imagenet_subsets import SUBSETS
 from condense.plugins import pm
 

@@ -178,7 +178,7 @@ def test_class_without_training_labels(tmp_path: Path) -> None:
 def test_ipc_larger_than_a_class(tmp_path: Path) -> None:
     make_tiny_imagenet(tmp_path)  # 3 training images per class
     with pytest.raises(ConfigError) as exc:
-        condense.distil("dm", dataset="tinyimagenet", data_dir=tmp_path, ipc=4, iterations=0)
+        condense.distill("dm", dataset="tinyimagenet", data_dir=tmp_path, ipc=4, iterations=0)
     msg = _one_line(exc)
     assert "IPC 4 is larger than class 'n01443537' (3 training images)" in msg
     assert "--ipc 3" in msg
@@ -208,7 +208,7 @@ def test_source_returning_wrong_channels_is_caught(tmp_path: Path) -> None:
             raw = super().load(split, root, download=download)
             return condense.RawSplit(raw.images.expand(-1, 3, -1, -1), raw.labels, raw.class_names)
 
-    from condense.data import check_split
+    from condense.realdata import check_split
 
     make_idx(tmp_path)
     source = BadMNIST()

@@ -26,7 +26,7 @@ TINY = condense.DataSpec(channels=3, image_size=(8, 8), num_classes=3)
 
 
 def _tiny_synset(ipc: int = 4, seed: int = 0, dataset: str = "tiny-rgb") -> condense.SynSet:
-    return condense.distil("random", dataset=dataset, ipc=ipc, seed=seed)
+    return condense.distill("random", dataset=dataset, ipc=ipc, seed=seed)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -15,7 +15,7 @@ import condense
 
 @pytest.fixture(scope="module")
 def rgb_set() -> condense.SynSet:
-    return condense.distil("random", dataset="tiny-rgb", ipc=3, seed=0)
+    return condense.distill("random", dataset="tiny-rgb", ipc=3, seed=0)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,7 +78,7 @@ def test_continual_presets_and_validation() -> None:
     with pytest.raises(condense.ConfigError, match="baseline"):
         Continual({"baselines": ("random", "forgetting")})
     with pytest.raises(condense.ConfigError):
-        condense.evaluate(condense.distil("random", dataset="tiny-rgb", ipc=1), evaluator="continual",
+        condense.evaluate(condense.distill("random", dataset="tiny-rgb", ipc=1), evaluator="continual",
                           settings={"steps": "9", "epochs": 0, "seeds": 1, "num_eval": 1})
 
 
@@ -109,7 +109,7 @@ def test_nas_reports_correlation_regret_and_time(rgb_set: condense.SynSet,
 def test_nas_proxy_equal_to_reference_ranks_identically(tiny_rgb: condense.RealData) -> None:
     """Hand-checkable: when the proxy *is* the reference (all 40 real images, same budget, one
     batch, no DSA), each candidate gets the same accuracy on both sides: ρ = 1, regret 0."""
-    whole = condense.distil("random", dataset="tiny-rgb", ipc=10, seed=0)
+    whole = condense.distill("random", dataset="tiny-rgb", ipc=10, seed=0)
     ev = NAS({"depths": (1, 2), "widths": (4, 16), "norms": ("none",), "proxy_epochs": 4,
               "reference_epochs": 4, "reference_images": 0, "proxy_batch": 64,
               "reference_batch": 64, "dsa": "none", "reference_dsa": "none", "test_limit": 0})

@@ -1,7 +1,8 @@
 """``accuracy``: N networks trained from scratch on the distilled set, tested on the real test set.
 
-The field's standard protocol (spec §4.3) with the fast trainer of :mod:`.training`. ``model``
-selects the architecture (cross-architecture evaluation); each paper's protocol is a preset.
+The field's standard protocol (``evaluate_synset``, VICO-UoE/DatasetCondensation utils.py) with
+the fast trainer of :mod:`.training`. ``model`` selects the architecture (cross-architecture
+evaluation); each paper's protocol is a preset.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class Accuracy(condense.Evaluator):
         "dm": {"model": "convnet", "epochs": 1000, "batch_size": 256, "num_eval": 5},
         # DataDAM (main_DataDAM.py): its ConvNet is BatchNorm; 1800 epochs, batch 64, 10 nets
         "datadam": {"model": "convnet-bn", "epochs": 1800, "batch_size": 64, "num_eval": 10},
-        # the reduced protocols of spec §10 (3 nets × 300 epochs), each paper's network/batch
+        # reduced protocols (3 nets × 300 epochs; docs/benchmarks.md), each paper's network/batch
         "datadam-reduced": {"model": "convnet-bn", "epochs": 300, "batch_size": 64, "num_eval": 3},
         "dm-reduced": {"model": "convnet", "epochs": 300, "batch_size": 256, "num_eval": 3},
         # DM's cross-architecture pool uses BatchNorm variants (README)

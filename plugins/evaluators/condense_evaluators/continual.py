@@ -1,10 +1,11 @@
-"""``continual``: class-incremental learning with the distilled set as the memory (spec §5.1).
+"""``continual``: class-incremental learning with the distilled set as the memory.
 
-GDumb-style, as in DM's ``CL_DM.py``: the classes arrive in ``steps`` groups in an order drawn
-from the seed (``np.random.seed(s); np.random.permutation(C)``, so the official orders); at step t
-a **fresh** network with all C outputs is trained from scratch on the memory of the classes seen
-so far and tested on the real test images of those classes (C-way argmax). Several seeds × several
-networks per step give mean ± std per step; the mean over steps summarises the curve.
+GDumb-style, as in DM's ``CL_DM.py`` (VICO-UoE/DatasetCondensation; docs/evaluators.md): the
+classes arrive in ``steps`` groups in an order drawn from the seed (``np.random.seed(s);
+np.random.permutation(C)``, so the official orders); at step t a **fresh** network with all C
+outputs is trained from scratch on the memory of the classes seen so far and tested on the real
+test images of those classes (C-way argmax). Several seeds × several networks per step give
+mean ± std per step; the mean over steps summarises the curve.
 
 The same run is repeated with ``random`` and ``herding`` memories of the same size (real images of
 the dataset, built with condense's own baselines), with the same networks' initialisations.
@@ -105,10 +106,10 @@ class Continual(condense.Evaluator):
         out: dict[str, list[condense.SynSet]] = {"distilled": [synset] * self.config.seeds}
         for name in self.config.baselines:
             if name == "herding":  # independent of the class order: one selection for all seeds
-                mem = condense.distil("herding", dataset=data, ipc=ipc, seed=seed)
+                mem = condense.distill("herding", dataset=data, ipc=ipc, seed=seed)
                 out[name] = [mem] * self.config.seeds
             else:
-                out[name] = [condense.distil("random", dataset=data, ipc=ipc,
+                out[name] = [condense.distill("random", dataset=data, ipc=ipc,
                                              seed=condense.derive_seed(seed, "continual", s))
                              for s in range(self.config.seeds)]
         return out

@@ -1,4 +1,6 @@
-"""``nas``: does training on the distilled set rank architectures as real data does? (spec §5.2)
+"""``nas``: does training on the distilled set rank architectures as real data does?
+
+The protocol of the DC (Zhao et al., ICLR 2021), DM and DataDAM papers; see docs/evaluators.md.
 
 Every candidate of a ConvNet search space (depth × width × norm × activation × pooling) is trained
 from scratch twice: briefly on the distilled set (the **proxy**) and on real training data (the

@@ -1,4 +1,4 @@
-"""The fast evaluation trainer: K fresh networks trained on one small set (spec §4.3 and §8).
+"""The fast evaluation trainer: K fresh networks trained on one small set (docs/evaluators.md).
 
 The protocol is the field's ``evaluate_synset``: SGD (lr, momentum 0.9, weight decay 5e-4), the
 loop runs ``epochs + 1`` epochs (``ep = 0 .. E``), and after epoch ``E // 2 + 1`` the learning rate
@@ -50,7 +50,7 @@ CompileMode = Literal["on", "off"]
 
 @dataclasses.dataclass(frozen=True)
 class TrainProtocol:
-    """What one evaluation network is trained with (the §4.3 protocol's knobs)."""
+    """What one evaluation network is trained with (the ``evaluate_synset`` protocol's knobs)."""
 
     epochs: int
     batch_size: int

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import datetime
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:
-    from .data import RealData
-    from .plan import Plan
+from ..plugins import plugin_versions
+from ..realdata import RealData
+from ..version import __version__
+from .plan import Plan
 
 
 def versions() -> dict[str, Any]:
-    from . import __version__
-    from .plugins import plugin_versions
-
+    """The versions of condense, torch, Python and every loaded plugin distribution."""
     return {"condense": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "plugins": plugin_versions()}
 
@@ -70,10 +69,10 @@ def reproduce_command(plan: Plan) -> str:
     if plan.preset:
         parts += ["--preset", plan.preset]
     for k, v in sorted(d["method_config"].items()):
-        parts += ["--set", f"{k}={_fmt(v)}"]
+        parts += ["--set", f"method.{k}={_fmt(v)}"]
     for k, v in sorted(d["loop"].items()):
         if k != "iterations":
-            parts += ["--set", f"{k}={_fmt(v)}"]
+            parts += ["--set", f"loop.{k}={_fmt(v)}"]
     parts += ["--set", f"sampler={d['sampler']}"]
     for k, v in sorted(d["sampler_config"].items()):
         parts += ["--set", f"sampler.{k}={_fmt(v)}"]

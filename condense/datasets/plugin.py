@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..hookspecs import hookimpl
-from ..interfaces import DatasetSource
+from ..realdata import DatasetSource
 from .cifar import CIFAR10, CIFAR100
 from .imagefolder import ImageFolder
 from .imagenet_subsets import SUBSET_CLASSES

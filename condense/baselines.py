@@ -1,58 +1,23 @@
-"""The core's own plugin: the ConvNet encoder sampler and the random/herding baselines.
+"""The selection baselines every method is compared with: ``random`` and ``herding``.
 
-Registered through the same public hooks as any third-party plugin.
+Both pick real training images (no optimisation, 0 iterations). Registered through the same
+public hook as any third-party plugin.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from .config import Config
 from .hookspecs import hookimpl
-from .interfaces import DataSpec, Encoder, EncoderSampler, Method
-from .networks import ConvNet, FeatureEncoder, reinit_
-from .networks.factory import default_depth
+from .interfaces import EncoderSampler, Method, StepContext
+from .realdata import RealData
 from .rng import keyed_generator
-
-
-class ConvNetSampler(EncoderSampler):
-    """Randomly initialised ConvNet (width/depth/norm/activation/pooling), redrawn each call."""
-
-    name = "convnet"
-
-    @dataclasses.dataclass(frozen=True)
-    class Config(Config):
-        width: int = 128  # filters per block
-        depth: int = 0  # blocks; 0 = by image size (3 up to 32 px, 4 at 64, 6 at 128)
-        norm: Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"] = "instancenorm"
-        act: Literal["relu", "sigmoid", "leakyrelu", "swish"] = "relu"
-        pool: Literal["avgpool", "maxpool", "none"] = "avgpool"
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._cache: dict[tuple[Any, ...], FeatureEncoder] = {}
-
-    def build(self, spec: DataSpec) -> ConvNet:
-        c = self.config
-        return ConvNet(spec.channels, spec.num_classes, spec.image_size, width=c.width,
-                       depth=c.depth or default_depth(spec.image_size), norm=c.norm, act=c.act,
-                       pool=c.pool)
-
-    def sample(self, spec: DataSpec, *, generator: torch.Generator,
-               device: torch.device | str = "cpu") -> Encoder:
-        key = (spec, str(device))
-        encoder = self._cache.get(key)
-        if encoder is None:
-            encoder = FeatureEncoder(self.build(spec)).to(device)
-            encoder.requires_grad_(False)
-            self._cache = {key: encoder}
-        reinit_(encoder, generator)
-        return encoder.train()
 
 
 class RandomReal(Method):
@@ -66,7 +31,7 @@ class RandomReal(Method):
     class Config(Config):
         pass
 
-    def iteration(self, ctx: Any) -> Tensor:
+    def iteration(self, ctx: StepContext) -> Tensor:
         return torch.zeros(())
 
 
@@ -81,9 +46,11 @@ class Herding(Method):
     class Config(Config):
         batch: int = 1024  # images embedded per forward pass
 
-    def initialize(self, plan: Any, data: Any) -> Tensor:
+    def initialize(self, data: RealData, *, ipc: int, seed: int,
+                   sampler: EncoderSampler) -> Tensor:
         spec = data.spec
-        encoder = plan.sampler.sample(spec, generator=keyed_generator(plan.seed, "herding"))
+        encoder = sampler.sample(spec, generator=keyed_generator(seed, "herding"),
+                                 device=data.train.images.device)
         encoder.eval()
         picks = []
         for c, rows in enumerate(data.class_index()):
@@ -92,11 +59,11 @@ class Herding(Method):
                     encoder(data.normalize(data.train.images[rows[i : i + self.config.batch]])).embedding
                     for i in range(0, len(rows), self.config.batch)
                 ])
-            chosen = herding_select(emb, plan.ipc)
+            chosen = herding_select(emb, ipc)
             picks.append(data.normalize(data.train.images[rows[chosen]]))
         return torch.cat(picks)
 
-    def iteration(self, ctx: Any) -> Tensor:
+    def iteration(self, ctx: StepContext) -> Tensor:
         return torch.zeros(())
 
 
@@ -116,11 +83,6 @@ def herding_select(features: Tensor, k: int) -> Tensor:
         available[i] = False
         running += features[i]
     return torch.tensor(chosen)
-
-
-@hookimpl
-def register_encoder_samplers(register: Callable[[type[EncoderSampler]], None]) -> None:
-    register(ConvNetSampler)
 
 
 @hookimpl

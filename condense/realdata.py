@@ -1,19 +1,64 @@
-"""RealData: a real dataset held as uint8 tensors, normalised per batch on the device."""
+"""Real data: what a dataset is (DataSpec, DatasetSource), its decoded splits (RawSplit), and
+RealData, a dataset held as uint8 tensors and normalised per batch on the device.
+
+Finding a dataset by name needs the plugin registry and lives above it
+(:func:`condense.datasets.load_dataset`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .config import Component
 from .errors import DatasetError
-from .interfaces import DatasetSource, DataSpec, RawSplit
 from .zca import ZCA
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What an encoder needs to know about the images it sees."""
+
+    channels: int
+    image_size: tuple[int, int]
+    num_classes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSplit:
+    """A decoded split: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``."""
+
+    images: Tensor
+    labels: Tensor
+    class_names: tuple[str, ...]
+    source: str = ""
+
+
+class DatasetSource(Component):
+    """A real dataset: its constants, and how to read its files into uint8 tensors."""
+
+    # Class attributes; a source whose shape depends on its config (``imagefolder``) sets them
+    # on the instance in ``__init__``.
+    aliases: tuple[str, ...] = ()
+    channels: int
+    image_size: tuple[int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    #: DSA strategy the field uses for this dataset (DM's README drops flip for MNIST and SVHN)
+    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    description: str = ""
+
+    @abstractmethod
+    def load(self, split: str, root: str | None, *, download: bool = False) -> RawSplit:
+        """Read ``split`` ("train" or "test") into uint8 tensors; raise DatasetError if missing."""
 
 
 def default_data_dir() -> Path:
@@ -97,37 +142,29 @@ class RealData:
             x = self.zca(x)
         return x
 
+    def prepared(self, device: torch.device | str, *, zca_eps: float | None = None) -> RealData:
+        """A copy for one run: training images on ``device``, ZCA fitted when ``zca_eps`` is given
+        and none is fitted yet. ``self`` is left unchanged (the copy shares the CPU tensors)."""
+        copy = dataclasses.replace(self, _stats={}, _test=self._test,
+                                   _class_index=self.class_index())
+        if zca_eps is not None and copy.zca is None:
+            copy.fit_zca(zca_eps)
+        images = self.train.images
+        if images.device != torch.device(device):
+            copy.train = dataclasses.replace(self.train, images=images.to(device))
+        return copy
+
     def fit_zca(self, eps: float = 0.1, chunk: int = 10000) -> ZCA:
-        """Fit ZCA on the whole normalised training set (spec §1.6) and use it from now on."""
+        """Fit ZCA on the whole normalised training set and use it from now on.
+
+        The official DataDAM and MTT scripts fit kornia's ``ZCAWhitening`` on the same data; see
+        docs/methods.md (difference 7).
+        """
         self.zca = None
         images = self.train.images
         parts = [self.normalize(images[i : i + chunk]) for i in range(0, len(images), chunk)]
         self.zca = ZCA.fit(torch.cat(parts), eps)
         return self.zca
-
-
-def load_dataset(
-    name: str,
-    data_dir: str | os.PathLike[str] | None = None,
-    *,
-    download: bool = False,
-    config: dict[str, object] | None = None,
-) -> RealData:
-    """Find ``name`` among the registered datasets and read its training split.
-
-    ``config`` is the dataset's own settings (e.g. ``{"image_size": 64}`` or the ``imagefolder``
-    paths); the files are looked for under ``data_dir`` (default :func:`default_data_dir`) and in
-    the dataset's well-known system folders, and downloaded only when ``download`` is true.
-    """
-    from .registry import get_dataset
-
-    cls = get_dataset(name)
-    source = cls(dict(config) if config else None)
-    root = os.fspath(data_dir) if data_dir is not None else os.fspath(default_data_dir())
-    train = source.load("train", root, download=download)
-    check_split(cls.name, source, train, "train")
-    return RealData(name=cls.name, source=source, train=train, root=root, download=download,
-                    config=source.config.to_dict())
 
 
 def check_split(
