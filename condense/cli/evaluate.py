@@ -12,10 +12,11 @@ from rich.table import Table
 
 from .. import api, distributed
 from ..errors import ArtifactError
+from ..hub import pull
 from ..store import load, save
-from . import cli
 from ._console import err_console, out_json, progress_bars
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict
+from .group import cli
 
 
 def render_result(result: dict[str, Any]) -> Table:
@@ -53,8 +54,6 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
     main = distributed.is_main()
     local = artifact
     if artifact.startswith("hf://"):
-        from ..hub import pull
-
         with distributed.rank0_first():
             local = str(pull(artifact))
     if into_metadata and artifact.startswith("hf://"):

@@ -11,10 +11,10 @@ from .. import api, distributed
 from ..errors import UnknownComponentError
 from ..registry import components, get_method
 from ..store import save
-from . import cli
 from ._console import err_console, progress_bars
 from ._console import out as print_result
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict
+from .group import cli
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
