@@ -100,7 +100,6 @@ def memory_child(chunk: int, groups: int, device: str, full: bool) -> dict:
     train = source.load("train", None)
     data = condense.RealData(name=source.name, source=source, train=train)
     plan = condense.resolve_plan("datadam", dataset=data.name, spec=data.spec, ipc=50, seed=0,
-                                 preset="tinyimagenet-ipc50",
                                  overrides={"iterations": 1, "class_chunk": chunk})
     classes = list(range(200)) if full else list(range(min(200, chunk * groups)))
     base = rss_mb()
@@ -145,6 +144,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="memory: run all 200 classes")
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    condense.tune_allocator()  # as `condense run` does (process-wide malloc settings)
     if args.memory_child is not None:
         print(json.dumps(memory_child(args.memory_child, args.chunk_groups, args.device, args.full)))
         return

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import condense
 from condense import augment
-from condense.api import tune_allocator  # the allocator tuning condense.evaluate() applies
+from condense import tune_allocator  # the allocator tuning `condense eval` applies
 from condense.networks import pooling
 
 PROTOCOLS = {"dm": ("convnet", 256), "datadam": ("convnet-bn", 64)}

@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--anchor-normalisation", action="store_true",
                     help="normalise with MNIST's 0.1307/0.3081, as the official anchors did (docs/benchmarks.md)")
     args = ap.parse_args()
+    condense.tune_allocator()  # as `condense run` does (process-wide malloc settings)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = condense.load_dataset("fashion-mnist")

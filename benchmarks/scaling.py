@@ -113,7 +113,7 @@ def bench_memory(args: argparse.Namespace) -> tuple[dict, list[str]]:
     source = bench.RandomTiny()
     data = condense.RealData(name=source.name, source=source, train=source.load("train", None))
     plan = condense.resolve_plan("datadam", dataset=data.name, spec=data.spec, ipc=50, seed=0,
-                                 preset="tinyimagenet-ipc50", overrides={"iterations": 1})
+                                 overrides={"iterations": 1})
     per_class = estimate_class_bytes(plan, data, args.device)
     free = available_bytes(args.device)
     auto = {"device": args.device, "estimated_mb_per_class": round(per_class / 2**20, 1),
@@ -148,6 +148,7 @@ def main() -> None:
     ap.add_argument("--method", default="dm", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    condense.tune_allocator()  # as `condense run` does (process-wide malloc settings)
     args.settings = condense.config.parse_overrides(args.set)
     if args.worker:
         worker(args)

@@ -6,15 +6,20 @@ Environment variables:
 * ``CONDENSE_DISABLED_PLUGINS=a,b`` blocks these (entry-point names or distribution names);
 * ``CONDENSE_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points entirely (tests use this).
 
-A plugin whose import raises is recorded in :data:`failures` and skipped; everything else works.
+An entry-point plugin whose import raises, or that implements a hook condense does not define, is
+skipped and recorded in :data:`failures` (with the traceback); everything else works. Components a
+plugin registers are checked by :mod:`condense.registry` (docs/plugins.md, "When a plugin is
+wrong").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import importlib.metadata
 import os
+import traceback
 from typing import Any
 
 import pluggy
@@ -29,14 +34,39 @@ DEFAULT_PLUGINS = ("condense.samplers", "condense.baselines", "condense.datasets
 pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
 
+HOOK_NAMES = tuple(sorted(name for name, obj in vars(hookspecs).items()
+                          if callable(obj) and hasattr(obj, f"{GROUP}_spec")))
+
 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
-    """An entry-point plugin that could not be imported."""
+    """A plugin, or a component of one, that condense skipped.
+
+    ``kind`` is ``"import"`` (the import raised), ``"hook"`` (a misspelt hook or a malformed hook
+    function: the plugin was skipped), ``"refused"`` (a registered class is unusable),
+    ``"register"`` (a registration hook raised) or ``"duplicate"`` (several plugins registered one
+    name). ``traceback`` is the formatted traceback where there is one.
+    """
 
     name: str
     distribution: str
     error: str
+    kind: str = "import"
+    traceback: str = ""
+
+    @property
+    def message(self) -> str:
+        """The problem in one line."""
+        who = f"plugin {self.name!r}" + (f" ({self.distribution})" if self.distribution else "")
+        if self.kind == "import":
+            return f"{who} failed to load and was skipped: {self.error}"
+        if self.kind == "hook":
+            return f"{who} was skipped: {self.error}"
+        if self.kind == "duplicate":
+            return self.error
+        if self.kind == "refused":
+            return f"plugin {self.name!r}: {self.error} (not registered)"
+        return f"plugin {self.name!r}: {self.error}"
 
 
 failures: list[PluginFailure] = []
@@ -51,7 +81,11 @@ def _env_list(var: str) -> set[str] | None:
 
 
 def load_plugins() -> None:
-    """Register the built-ins and the ``condense`` entry points (idempotent)."""
+    """Register the built-ins and the ``condense`` entry points (idempotent).
+
+    A built-in with an unknown hook is a bug in condense and raises :class:`PluginError`; an
+    entry-point plugin with one is skipped and recorded in :data:`failures`.
+    """
     global _loaded
     if _loaded:
         return
@@ -59,12 +93,37 @@ def load_plugins() -> None:
     for module_name in DEFAULT_PLUGINS:
         if not pm.has_plugin(module_name):
             pm.register(importlib.import_module(module_name), name=module_name)
+    _check_pending()
     if not os.environ.get("CONDENSE_DISABLE_PLUGIN_AUTOLOAD"):
         _load_entry_points()
+    _check_pending()
+
+
+def _check_pending() -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name!r} {unknown_hook_message(exc.plugin)}") from exc
+
+
+def unknown_hooks(plugin: object) -> list[str]:
+    """The hooks ``plugin`` implements that condense does not define."""
+    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or []
+                  if not caller.has_spec()
+                  and any(i.plugin is plugin and not i.optionalhook
+                          for i in caller.get_hookimpls()))
+
+
+def unknown_hook_message(plugin: object) -> str:
+    """``implements unknown hook 'x'; did you mean 'y'?`` for each unknown hook of ``plugin``."""
+    parts = []
+    for hook in unknown_hooks(plugin):
+        close = difflib.get_close_matches(hook, HOOK_NAMES, n=1)
+        hint = (f"; did you mean {close[0]!r}?" if close
+                else f" (condense's hooks: {', '.join(HOOK_NAMES)})")
+        parts.append(f"implements unknown hook {hook!r}{hint}")
+    return "; ".join(parts) or "implements an unknown hook"
 
 
 def _load_entry_points() -> None:
@@ -82,22 +141,40 @@ def _load_entry_points() -> None:
                 continue
             if names & block or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
                 continue
-            try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
-            except Exception as exc:  # a broken third-party plugin must not break condense
-                failures.append(PluginFailure(ep.name, dist_name, f"{type(exc).__name__}: {exc}"))
-                continue
-            try:
-                pm.check_pending()
-            except pluggy.PluginValidationError as exc:
-                pm.unregister(plugin)
-                failures.append(PluginFailure(ep.name, dist_name, f"unknown hook: {exc}"))
-                continue
-            _distinfo[ep.name] = (dist_name, dist.version)
+            if _register_entry_point(ep, dist_name):
+                _distinfo[ep.name] = (dist_name, dist.version)
+
+
+def _register_entry_point(ep: Any, dist_name: str) -> bool:
+    """Import and register one entry point; on any problem record it and return False."""
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # a broken third-party plugin must not break condense
+        failures.append(PluginFailure(ep.name, dist_name, f"{type(exc).__name__}: {exc}",
+                                      "import", traceback.format_exc()))
+        return False
+    try:
+        pm.register(plugin, name=ep.name)
+    except pluggy.PluginValidationError as exc:  # e.g. a hook function with the wrong arguments
+        failures.append(PluginFailure(ep.name, dist_name, str(exc).replace("\n", " "), "hook"))
+        return False
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        failures.append(PluginFailure(ep.name, dist_name, unknown_hook_message(plugin), "hook"))
+        pm.unregister(plugin)
+        return False
+    return True
 
 
 _distinfo: dict[str, tuple[str, str]] = {}
+
+
+def distribution(name: str) -> str:
+    """The distribution that installed plugin ``name`` ("" for plugins registered directly)."""
+    if name in DEFAULT_PLUGINS:
+        return "condense-toolbox"
+    return _distinfo.get(name, ("", ""))[0]
 
 
 def plugin_info() -> list[dict[str, Any]]:
@@ -107,7 +184,7 @@ def plugin_info() -> list[dict[str, Any]]:
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
-        dist, version = _distinfo.get(name, ("condense-toolbox", _core_version()))
+        dist, version = _distinfo.get(name, ("condense-toolbox", __version__))
         hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
         out.append(
             {
@@ -125,7 +202,3 @@ def plugin_versions() -> dict[str, str]:
     """``{distribution: version}`` of every loaded plugin distribution (recorded in artifacts)."""
     load_plugins()
     return {dist: version for dist, version in _distinfo.values()}
-
-
-def _core_version() -> str:
-    return __version__

@@ -1,7 +1,9 @@
 """Name -> component maps, built on demand from the registration hooks.
 
-Two plugins registering one name is an error naming both: silently picking one would change
-which algorithm runs.
+Every registered class is checked when it is registered (:mod:`condense.registration`): a refused
+class is recorded, and asking for its name says why. Two plugins registering one name make only
+that name unusable: silently picking one would change which algorithm runs. docs/plugins.md ("When
+a plugin is wrong") describes what users see.
 """
 
 from __future__ import annotations
@@ -12,71 +14,63 @@ from typing import Any, TypeVar
 
 from .errors import DuplicateComponentError, UnknownComponentError
 from .interfaces import DatasetSource, EncoderSampler, Evaluator, Method
-from .plugins import load_plugins, pm
+from .plugins import PluginFailure, failures, load_plugins
+from .registration import KINDS, Scan, norm, scan
 
 T = TypeVar("T")
 
-KINDS: dict[str, tuple[str, type]] = {
-    "methods": ("register_methods", Method),
-    "samplers": ("register_encoder_samplers", EncoderSampler),
-    "evaluators": ("register_evaluators", Evaluator),
-    "datasets": ("register_datasets", DatasetSource),
-}
+__all__ = ["KINDS", "components", "describe", "get_dataset", "get_evaluator", "get_method",
+           "get_sampler", "plugin_problems", "resolve"]
 
 
 def components(kind: str) -> dict[str, tuple[type, str]]:
-    """``{name: (class, plugin_name)}`` for one kind ("methods", "samplers", ...)."""
+    """``{name: (class, plugin_name)}`` for one kind ("methods", "samplers", ...).
+
+    Names registered by two plugins are left out (resolving them raises
+    :class:`DuplicateComponentError`); so are refused classes (see :func:`plugin_problems`).
+    """
+    return scan(kind).found
+
+
+def plugin_problems() -> list[PluginFailure]:
+    """Everything condense skipped: plugins that failed to load (:data:`condense.plugins.failures`),
+    refused classes and duplicate names, in that order."""
     load_plugins()
-    hook_name, base = KINDS[kind]
-    found: dict[str, tuple[type, str]] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        plugin_name = impl.plugin_name
-
-        def register(cls: type, _plugin: str = plugin_name) -> None:
-            if not (isinstance(cls, type) and issubclass(cls, base)):
-                raise TypeError(f"plugin {_plugin} registered {cls!r}, not a {base.__name__}")
-            name = getattr(cls, "name", None)
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"plugin {_plugin}: {cls.__name__} has no `name` attribute")
-            key = name.lower()
-            if key in found and found[key][0] is not cls:
-                raise DuplicateComponentError(
-                    f"{kind[:-1]} {name!r} is registered twice: by plugin {found[key][1]!r} "
-                    f"({found[key][0].__module__}.{found[key][0].__qualname__}) and by plugin "
-                    f"{_plugin!r} ({cls.__module__}.{cls.__qualname__}); uninstall or block one "
-                    f"with CONDENSE_DISABLED_PLUGINS"
-                )
-            found[key] = (cls, _plugin)
-
-        impl.function(register=register)
-    return dict(sorted(found.items()))
+    out = list(failures)
+    for kind in KINDS:
+        out.extend(scan(kind).problems)
+    return out
 
 
-def _aliases(kind: str) -> dict[str, str]:
+def _aliases(result: Scan) -> dict[str, str]:
     table = {}
-    for name, (cls, _) in components(kind).items():
-        for alias in getattr(cls, "aliases", ()) or ():
-            table[_norm(alias)] = name
-        table[_norm(name)] = name
+    named = [*((n, [e]) for n, e in result.found.items()), *result.clashes.items()]
+    for name, entries in named:
+        for cls, _ in entries:
+            for alias in getattr(cls, "aliases", ()) or ():
+                table[norm(alias)] = name
+        table[norm(name)] = name
     return table
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("_", "-")
 
 
 def resolve(kind: str, name: str) -> type:
     """The class registered as ``name`` (case-insensitive, aliases allowed) or a clear error."""
-    comps = components(kind)
+    result = scan(kind)
     key = name.lower()
-    if key not in comps:
-        key = _aliases(kind).get(_norm(name), "")
-        if not key:
-            key = _aliases(kind).get(_norm(name).replace("-", ""), "")
-    if key in comps:
-        return comps[key][0]
-    installed = ", ".join(comps) or "(none)"
-    close = difflib.get_close_matches(name.lower(), list(comps), n=1)
+    if key not in result.found and key not in result.clashes:
+        aliases = _aliases(result)
+        key = aliases.get(norm(name), "") or aliases.get(norm(name).replace("-", ""), "")
+    if key in result.clashes:
+        raise DuplicateComponentError(result.clash_message(key))
+    if key in result.found:
+        return result.found[key][0]
+    refused = result.refused.get(norm(name))
+    if refused is not None:
+        raise UnknownComponentError(
+            f"{kind[:-1]} {name!r} was refused: plugin {refused.name!r}: {refused.error}"
+        )
+    installed = ", ".join(result.found) or "(none)"
+    close = difflib.get_close_matches(name.lower(), list(result.found), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownComponentError(
         f"unknown {kind[:-1]} {name!r}; installed {kind}: {installed}.{hint}"

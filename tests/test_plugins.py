@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 
 import pluggy
 import pytest
+from click.testing import CliRunner
 
 import condense
 from condense import plugins
+from condense.cli import cli
 from condense.plugins import pm
-from condense.registry import components
+from condense.registry import components, plugin_problems
 
 
 class FakeEntryPoint:
@@ -125,6 +128,69 @@ def test_entry_point_with_unknown_hook_is_reported_not_loaded(fake_dists, monkey
     plugins._load_entry_points()
     assert not pm.has_plugin("typo")
     assert any(f.name == "typo" and "unknown hook" in f.error for f in plugins.failures)
+
+
+def test_misspelt_hook_is_skipped_with_a_suggestion(fake_dists):
+    mod = _method_module("typo_mod", "typo-method")
+    mod.register_method = mod.register_methods  # the hook's name misspelt
+    del mod.register_methods
+    fake_dists.append(FakeDist("condense-typo", "0.1", [FakeEntryPoint("typo", mod)]))
+    plugins._load_entry_points()
+    assert not pm.has_plugin("typo") and pm.has_plugin("good")
+    pm.check_pending()  # nothing of the skipped plugin is left behind
+    failure = next(f for f in plugins.failures if f.name == "typo")
+    assert failure.kind == "hook"
+    assert failure.error == ("implements unknown hook 'register_method'; "
+                             "did you mean 'register_methods'?")
+    assert failure.message.startswith("plugin 'typo' (condense-typo) was skipped: ")
+    assert "typo-method" not in components("methods")
+
+
+def test_builtins_never_hit_the_unknown_hook_path():
+    """Built-in and first-party plugins implement only condense's hooks; a built-in that did not
+    would raise PluginError (a bug in condense), not be skipped."""
+    for name, plugin in pm.list_name_plugin():
+        assert plugins.unknown_hooks(plugin) == [], name
+    pm.check_pending()
+    assert plugin_problems() == []
+
+    class Typo:
+        __name__ = "typo"
+
+        @staticmethod
+        @condense.hookimpl
+        def register_evaluator(register):
+            pass
+
+    pm.register(Typo, name="typo")
+    try:
+        with pytest.raises(condense.PluginError, match="did you mean 'register_evaluators'"):
+            plugins._check_pending()
+    finally:
+        pm.unregister(name="typo")
+
+
+def test_failed_import_traceback_with_debug(fake_dists):
+    plugins._load_entry_points()
+    failure = next(f for f in plugins.failures if f.name == "broken")
+    assert failure.kind == "import"
+    assert failure.traceback.startswith("Traceback") and "missing_dep" in failure.traceback
+    runner = CliRunner()
+    r = runner.invoke(cli, ["list", "samplers"])
+    assert r.exit_code == 0, r.output
+    (warning,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert warning.startswith("warning: plugin 'broken' (condense-broken) failed to load")
+    assert "--debug" in warning and "Traceback" not in r.stderr
+    for args in (["--debug", "plugins"], ["--debug", "list", "samplers"]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 0, r.output
+        lines = r.stderr.splitlines()
+        assert lines[0].startswith("warning: plugin 'broken'") and "--debug" not in lines[0]
+        assert lines[1] == "Traceback (most recent call last):"
+        assert "ImportError: No module named 'missing_dep'" in r.stderr
+    info = json.loads(runner.invoke(cli, ["plugins", "--json"]).stdout)
+    broken = next(p for p in info if p["name"] == "broken")
+    assert broken["failed"] and broken["kind"] == "import" and "missing_dep" in broken["traceback"]
 
 
 def test_plugins_never_import_private_condense_names():

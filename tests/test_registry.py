@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 import condense
+from condense.cli import cli
 from condense.plugins import pm
-from condense.registry import components, describe
+from condense.registry import components, describe, plugin_problems
 
 
 class FakeMethod(condense.FeatureMatching):
@@ -69,7 +72,7 @@ def test_case_insensitive_and_aliases():
     assert condense.get_dataset("fashion_mnist").name == "fashion-mnist"
 
 
-def test_duplicate_names_name_both_plugins(fake_plugin):
+def test_duplicate_names_break_only_that_name(fake_plugin):
     class Other:
         __name__ = "other-plugin"
 
@@ -81,10 +84,106 @@ def test_duplicate_names_name_both_plugins(fake_plugin):
     pm.register(Other, name="other-plugin")
     try:
         with pytest.raises(condense.DuplicateComponentError) as exc:
-            components("methods")
-        assert "fake-plugin" in str(exc.value) and "other-plugin" in str(exc.value)
+            condense.get_method("fake-method")
+        msg = str(exc.value)
+        assert "fake-plugin" in msg and "other-plugin" in msg
+        assert "CONDENSE_DISABLED_PLUGINS" in msg
+        assert condense.get_method("dm").name == "dm"  # every other name still resolves
+        listed = {e["name"] for e in describe("methods")}
+        assert "dm" in listed and "fake-method" not in listed  # listings still work
+        assert "fake-method" not in components("methods")
+        duplicate = [p for p in plugin_problems() if p.kind == "duplicate"]
+        assert len(duplicate) == 1 and duplicate[0].message == msg
+        r = CliRunner().invoke(cli, ["list", "methods"])
+        assert r.exit_code == 0, r.output
+        assert "datadam" in r.stdout
+        warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+        assert len(warnings) == 1 and "'fake-method' is registered twice" in warnings[0]
     finally:
         pm.unregister(name="other-plugin")
+    assert condense.get_method("fake-method") is FakeMethod
+
+
+def _register_one(cls, plugin_name="my-plugin"):
+    class Plugin:
+        __name__ = plugin_name
+
+        @staticmethod
+        @condense.hookimpl
+        def register_methods(register):
+            register(cls)
+
+    pm.register(Plugin, name=plugin_name)
+
+
+def test_abstract_class_is_refused_at_registration():
+    class MyMethod(condense.Method):
+        name = "half-done"
+
+    _register_one(MyMethod)
+    try:
+        assert "half-done" not in components("methods")
+        expected = "plugin 'my-plugin': method MyMethod is abstract: implement iteration"
+        refused = [p for p in plugin_problems() if p.kind == "refused"]
+        assert [p.message for p in refused] == [expected + " (not registered)"]
+        with pytest.raises(condense.UnknownComponentError) as exc:
+            condense.get_method("half-done")
+        assert str(exc.value) == f"method 'half-done' was refused: {expected}"
+        r = CliRunner().invoke(cli, ["list", "methods", "--json"])
+        assert r.exit_code == 0 and "Traceback" not in r.output
+        assert f"warning: {expected}" in r.stderr
+        assert "half-done" not in {e["name"] for e in json.loads(r.stdout)}
+    finally:
+        pm.unregister(name="my-plugin")
+    assert plugin_problems() == []
+
+
+def test_class_without_name_is_refused():
+    class Nameless(FakeMethod):
+        name = None  # type: ignore[assignment]
+
+    _register_one(Nameless)
+    try:
+        assert [p.message for p in plugin_problems()] == [
+            "plugin 'my-plugin': method Nameless has no 'name' attribute (not registered)"]
+        assert "fake-method" not in components("methods")
+    finally:
+        pm.unregister(name="my-plugin")
+
+
+def test_config_must_be_a_config_dataclass():
+    class Loose(FakeMethod):
+        name = "loose"
+
+        class Config(condense.Config):  # forgot @dataclasses.dataclass: `weight` is no field
+            weight: float = 2.0
+
+    _register_one(Loose)
+    try:
+        with pytest.raises(condense.UnknownComponentError, match="Config is not a dataclass"):
+            condense.get_method("loose")
+    finally:
+        pm.unregister(name="my-plugin")
+
+
+def test_registration_hook_that_raises_is_recorded():
+    class Broken:
+        __name__ = "broken-hook"
+
+        @staticmethod
+        @condense.hookimpl
+        def register_methods(register):
+            register(FakeMethod)
+            raise RuntimeError("boom")
+
+    pm.register(Broken, name="broken-hook")
+    try:
+        assert "fake-method" not in components("methods") and "dm" in components("methods")
+        (problem,) = plugin_problems()
+        assert problem.kind == "register" and "RuntimeError: boom" in problem.message
+        assert "Traceback" in problem.traceback
+    finally:
+        pm.unregister(name="broken-hook")
 
 
 def test_describe_lists_config_and_presets():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -53,8 +54,6 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
     starts: dict[str, tuple[float, int]] = {}
 
     def report(event: ProgressEvent) -> None:
-        import time
-
         if event.task not in tasks:
             tasks[event.task] = progress.add_task(event.task, total=event.total, rate="", info="")
             starts[event.task] = (time.perf_counter(), event.completed)

@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import api, distributed
+from ..process import tune_allocator
 from ..errors import ArtifactError
+from ..hub import pull
 from ..store import load, save
-from . import cli
 from ._console import err_console, out_json, progress_bars
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict
+from .group import cli
 
 
 def render_result(result: dict[str, Any]) -> Table:
@@ -49,12 +51,11 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
              no_save: bool, model: str | None, into_metadata: bool, no_progress: bool) -> None:
     """Evaluate ARTIFACT (a .safetensors file or hf://ORG/REPO/FILE) with an evaluator."""
     # under torchrun the evaluation networks are spread over the ranks; rank 0 writes and prints
+    tune_allocator()  # process-wide malloc settings: the CLI owns the process
     dev = str(distributed.init(resolve_device(device)))
     main = distributed.is_main()
     local = artifact
     if artifact.startswith("hf://"):
-        from ..hub import pull
-
         with distributed.rank0_first():
             local = str(pull(artifact))
     if into_metadata and artifact.startswith("hf://"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from . import cli
+from ..hub import pull as pull_target
+from ..hub import push as push_artifact
 from ._console import err_console, out
+from .group import cli
 
 
 @cli.command()
@@ -28,8 +30,6 @@ def push(artifact: str, repo_id: str, private: bool, revision: str | None, messa
     regenerated dataset card, in one commit. Uses your usual Hub token (HF_TOKEN or
     `hf auth login`).
     """
-    from ..hub import push as push_artifact
-
     with err_console.status(f"pushing to {repo_id}"):
         result = push_artifact(artifact, repo_id, private=private, revision=revision,
                                message=message, path_in_repo=path_in_repo)
@@ -47,8 +47,6 @@ def pull(target: str, revision: str | None) -> None:
     A PATH naming a file fetches that file; a folder or the whole repository fetches its sets,
     evaluation records and card. HF_HUB_OFFLINE=1 reads the cache only.
     """
-    from ..hub import pull as pull_target
-
     with err_console.status(f"pulling {target}"):
         path = pull_target(target, revision=revision)
     out(str(path))

@@ -10,9 +10,9 @@ from rich.markup import escape
 from ..errors import ArtifactError
 from ..importers import FORMATS, format_names, import_legacy
 from ..store import save
-from . import cli
 from ._console import err_console
 from ._console import out as print_result
+from .group import cli
 
 
 def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:

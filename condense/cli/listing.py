@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..plugins import failures, plugin_info
 from ..registry import KINDS, describe
-from . import cli
 from ._console import out_json
+from .group import cli
 
 
 @cli.command("list")
@@ -36,9 +37,13 @@ def list_(kind: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
-    """List loaded plugins: name, distribution, version, hooks (and any that failed)."""
+    """List loaded plugins: name, distribution, version, hooks (and any that failed).
+
+    `condense --debug plugins` also prints the traceback of each plugin that failed to import.
+    """
     info = plugin_info()
-    broken = [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in failures]
+    broken = [{"name": f.name, "distribution": f.distribution, "error": f.error, "kind": f.kind,
+               "traceback": f.traceback} for f in failures]
     if as_json:
         out_json(info + [{**b, "failed": True} for b in broken] if broken else info)
         return
@@ -48,5 +53,6 @@ def plugins(as_json: bool) -> None:
     for p in info:
         table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]))
     for b in broken:
-        table.add_row(b["name"], b["distribution"], "[red]failed[/]", b["error"])
+        table.add_row(escape(b["name"]), escape(b["distribution"]), "[red]failed[/]",
+                      escape(b["error"]))
     Console().print(table)

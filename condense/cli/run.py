@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from .. import api, distributed
+from ..process import tune_allocator
 from ..errors import UnknownComponentError
 from ..registry import components, get_method
 from ..store import save
-from . import cli
 from ._console import err_console, progress_bars
 from ._console import out as print_result
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict
+from .group import cli
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
@@ -66,6 +67,7 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
     if class_chunk is not None:
         overrides["class_chunk"] = class_chunk
     # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
+    tune_allocator()  # process-wide malloc settings: the CLI owns the process
     dev = str(distributed.init(resolve_device(device)))
     main = distributed.is_main()
     status = err_console.status(f"loading {dataset}") if main else contextlib.nullcontext()

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..api import output_next_to
+from ..hub import pull
 from ..store import load
-from . import cli
 from ._console import err_console, out, out_json
+from .group import cli
 
 
 @cli.command()
@@ -27,8 +28,6 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
     """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
     local = artifact
     if artifact.startswith("hf://"):
-        from ..hub import pull
-
         local = str(pull(artifact))
     synset = load(local)
     meta = dict(synset.meta)

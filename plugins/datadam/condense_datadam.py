@@ -91,21 +91,6 @@ def summarized_loss(
     return sam_weight * sam + mmd_weight * task_balance * mmd
 
 
-def _dataset_presets() -> dict[str, dict[str, Any]]:
-    presets: dict[str, dict[str, Any]] = {}
-    for ds in ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"):
-        for ipc in (1, 10, 50):
-            presets[f"{ds}-ipc{ipc}"] = {"lr_img": 1.0, "task_balance": 0.01}
-    for ipc in (100, 200, 500, 1000):
-        presets[f"cifar10-ipc{ipc}"] = {"lr_img": 10.0, "task_balance": 0.01}
-    for ipc in (1, 10, 50):  # ConvNetBNImageNet: depth 4, BN, 64×64
-        presets[f"tinyimagenet-ipc{ipc}"] = {"lr_img": 1.0, "task_balance": 0.01, "sampler.depth": 4}
-    for ds in ("imagenette", "imagewoof", "imagesquawk", "imagefruit", "imageyellow", "imagemeow"):
-        for ipc in (1, 10):  # ConvNet128IN: depth 6, BN; λ 0.02 at high resolution
-            presets[f"{ds}-ipc{ipc}"] = {"lr_img": 1.0, "task_balance": 0.02, "sampler.depth": 6}
-    return presets
-
-
 class DataDAM(condense.FeatureMatching):
     """Spatial attention matching + last-layer MMD through random ConvNets (ICCV 2023)."""
 
@@ -115,7 +100,6 @@ class DataDAM(condense.FeatureMatching):
     presets = {
         "datadam": {},
         "datadam-paper": {"sampler.norm": "instancenorm", "attention_power": 4.0, "iterations": 8000},
-        **_dataset_presets(),
     }
 
     @dataclasses.dataclass(frozen=True)

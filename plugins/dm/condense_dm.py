@@ -24,18 +24,6 @@ def dm_loss(real_emb: Tensor, syn_emb: Tensor) -> Tensor:
     return (diff * diff).sum()
 
 
-def _dataset_presets() -> dict[str, dict[str, Any]]:
-    presets: dict[str, dict[str, Any]] = {}
-    for ds in ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"):
-        for ipc in (1, 10, 50):
-            presets[f"{ds}-ipc{ipc}"] = {"lr_img": 1.0, "batch_real": 256, "iterations": 20000}
-    for ipc in (100, 200, 500, 1000):
-        presets[f"cifar10-ipc{ipc}"] = {"lr_img": 10.0, "batch_real": 256, "iterations": 20000}
-    for ipc in (1, 10, 50):  # ConvNetD4 at 64×64 (Zhao & Bilen, DM, WACV 2023)
-        presets[f"tinyimagenet-ipc{ipc}"] = {"lr_img": 1.0, "batch_real": 256, "sampler.depth": 4}
-    return presets
-
-
 class DM(condense.FeatureMatching):
     """Distribution matching: per-class mean embeddings of real vs synthetic (WACV 2023)."""
 
@@ -46,7 +34,6 @@ class DM(condense.FeatureMatching):
         "dm": {},
         # the README's cross-architecture recipe: distil through a BatchNorm ConvNet, lower lr
         "dm-bn": {"sampler.norm": "batchnorm", "lr_img": 0.1},
-        **_dataset_presets(),
     }
 
     @dataclasses.dataclass(frozen=True)

@@ -73,13 +73,18 @@ def test_gradient_reaches_synthetic_images():
     assert syn.grad is not None and syn.grad.abs().sum() > 0
 
 
-def test_presets_follow_the_spec():
+def test_official_settings_per_dataset_need_no_preset():
+    """The official per-dataset table (DataDistillation/DataDAM README) follows from the
+    defaults, auto_overrides and the depth rule, so no per-dataset preset restates it."""
     spec = condense.DataSpec(3, (128, 128), 10)
-    plan = condense.resolve_plan("datadam", dataset="imagenette", spec=spec, ipc=10,
-                                 preset="imagenette-ipc10")
-    assert plan.method.config.task_balance == 0.02 and plan.sampler.config.depth == 6
+    plan = condense.resolve_plan("datadam", dataset="imagenette", spec=spec, ipc=10)
+    assert plan.method.config.task_balance == 0.02 and len(plan.sampler.build(spec).blocks) == 6
     assert plan.sampler.config.norm == "batchnorm" and plan.loop.batch_real == 64
-    tiny = condense.resolve_plan("datadam", dataset="tinyimagenet",
-                                 spec=condense.DataSpec(3, (64, 64), 200), ipc=50,
-                                 preset="tinyimagenet-ipc50")
-    assert tiny.sampler.config.depth == 4 and tiny.loop.lr_img == 1.0
+    tiny_spec = condense.DataSpec(3, (64, 64), 200)
+    tiny = condense.resolve_plan("datadam", dataset="tinyimagenet", spec=tiny_spec, ipc=50)
+    assert len(tiny.sampler.build(tiny_spec).blocks) == 4 and tiny.loop.lr_img == 1.0
+    assert tiny.method.config.task_balance == 0.01
+    big = condense.resolve_plan("datadam", dataset="cifar10", spec=condense.DataSpec(3, (32, 32), 10),
+                                ipc=100)
+    assert big.loop.lr_img == 10.0 and sorted(type(plan.method).presets) == ["datadam",
+                                                                             "datadam-paper"]
