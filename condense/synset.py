@@ -9,6 +9,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .zca import ZCA
+
 
 @dataclasses.dataclass
 class SynSet(Dataset[tuple[Tensor, Tensor]]):
@@ -50,8 +52,6 @@ class SynSet(Dataset[tuple[Tensor, Tensor]]):
         """Images mapped back to [0, 1] pixel space (undoing ZCA, then the normalisation)."""
         x = self.images
         if self.zca_transform is not None and self.zca_mean is not None:
-            from .zca import ZCA
-
             x = ZCA(self.zca_mean, self.zca_transform, float(self.meta.get("zca", {}).get("eps", 0.1))).inverse(x)
         mean = torch.tensor(self.meta.get("mean", [0.0] * x.shape[1]), dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.meta.get("std", [1.0] * x.shape[1]), dtype=x.dtype).view(1, -1, 1, 1)

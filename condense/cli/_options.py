@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import torch
 
 from ..config import parse_overrides
 
@@ -55,8 +56,6 @@ def device_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def resolve_device(name: str) -> str:
-    import torch
-
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -53,7 +54,6 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
 
 def save_grid(synset, path: Path, max_per_class: int = 10) -> Path:  # type: ignore[no-untyped-def]
     """One row per class, up to ``max_per_class`` images each, de-normalised to pixels."""
-    import torch
     from torchvision.utils import save_image
 
     images = synset.denormalize()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -58,9 +59,6 @@ def download_failed(dataset: str, exc: BaseException) -> DatasetError:
 
 def download_torchvision(dataset: str, torchvision_class: str, root: str | None) -> None:
     """Fetch both splits of a ``train=``-style torchvision dataset into ``root`` (asked for only)."""
-    import os
-    from pathlib import Path
-
     import torchvision.datasets as tvd
 
     target = Path(root or ".").expanduser()

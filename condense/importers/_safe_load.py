@@ -15,7 +15,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from numpy import dtypes
 
 from ..errors import ArtifactError
 
@@ -24,14 +26,10 @@ _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 def numpy_safe_globals() -> list[Any]:
     """numpy's scalar reconstruction (under its numpy 1 and 2 names) and its dtype classes."""
-    import numpy as np
-
     try:
         from numpy._core import multiarray
     except ImportError:  # numpy < 2
         from numpy.core import multiarray  # type: ignore[no-redef]
-    from numpy import dtypes
-
     scalar = multiarray.scalar
     allowed: list[Any] = [scalar, np.dtype]
     allowed += [(scalar, name) for name in ("numpy.core.multiarray.scalar",
