@@ -23,7 +23,8 @@ def _register_first_party() -> None:
     """The first-party plugins are registered explicitly (autoload is off in tests)."""
     import importlib
 
-    for name in ("condense_dm", "condense_datadam", "condense_evaluators"):
+    for name in ("condense_dm", "condense_datadam", "condense_evaluators", "condense_dc",
+                 "condense_mtt", "condense_mmd"):
         try:
             module = importlib.import_module(name)
         except ImportError:

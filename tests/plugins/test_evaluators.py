@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from condense_evaluators import common, stats
+from condense_evaluators import protocol, stats
 from condense_evaluators.accuracy import Accuracy
 from condense_evaluators.training import (
     TrainProtocol,
@@ -180,7 +180,7 @@ def test_uses_the_artifacts_own_normalisation_and_zca() -> None:
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1)
     syn = condense.SynSet(images=torch.zeros(1, 1, 1, 1), labels=torch.zeros(1, dtype=torch.long),
                           meta={"mean": [0.2], "std": [0.4]})
-    out = common.synset_transform(syn)(images)
+    out = protocol.synset_transform(syn)(images)
     assert torch.allclose(out.flatten(), torch.tensor([-0.5, 0.0, 2.0]), atol=1e-6)
     # with ZCA tensors in the artifact, the test images are whitened with them
     x = torch.randn(50, 1, 2, 2)
@@ -189,14 +189,14 @@ def test_uses_the_artifacts_own_normalisation_and_zca() -> None:
     syn.meta["zca"] = {"eps": zca.eps}
     u8 = torch.randint(0, 256, (4, 1, 2, 2), dtype=torch.uint8)
     expected = zca((u8.float() / 255 - 0.2) / 0.4)
-    assert torch.allclose(common.synset_transform(syn)(u8), expected, atol=1e-5)
+    assert torch.allclose(protocol.synset_transform(syn)(u8), expected, atol=1e-5)
 
 
 def test_soft_labels_and_learned_lr(tiny_data: condense.RealData) -> None:
     syn = _tiny_synset(ipc=2, dataset="tiny")
-    assert common.training_targets(syn).dtype == torch.long
+    assert protocol.training_targets(syn).dtype == torch.long
     syn.soft_labels = torch.randn(len(syn), 3) * 3  # logits -> softmax-ed
-    t = common.training_targets(syn)
+    t = protocol.training_targets(syn)
     assert t.is_floating_point() and torch.allclose(t.sum(1), torch.ones(len(syn)))
     syn.syn_lr = torch.tensor(0.03)
     result = Accuracy({"num_eval": 1, "epochs": 1, "batch_size": 8, "model": "mlp"}).evaluate(

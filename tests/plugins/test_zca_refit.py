@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import condense
-from condense_evaluators.common import synset_transform
+from condense_evaluators.protocol import synset_transform
 from tolerance import assert_close
 
 

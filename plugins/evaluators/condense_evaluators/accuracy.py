@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 import condense
 
-from .common import (
+from .protocol import (
     check_model,
     data_spec,
     model_builder,

@@ -29,7 +29,7 @@ import torch
 import condense
 
 from .accuracy import real_test_split, train_and_score
-from .common import check_model, data_spec, resolve_dsa, synset_transform, training_targets
+from .protocol import check_model, data_spec, resolve_dsa, synset_transform, training_targets
 from .stats import mean_std
 from .training import TrainProtocol, run_on_cores
 

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 import condense
 
 from .accuracy import real_test_split, train_and_score
-from .common import data_spec, resolve_dsa, synset_transform, training_targets
+from .protocol import data_spec, resolve_dsa, synset_transform, training_targets
 from .stats import spearman
 from .training import TrainProtocol, run_on_cores
 

@@ -1,4 +1,4 @@
-"""What every evaluator shares: the artifact's input space, its targets, DSA and the model."""
+"""The protocol every evaluator shares: the artifact's input space, its targets, DSA, the model."""
 
 from __future__ import annotations
 
