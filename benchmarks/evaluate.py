@@ -30,13 +30,15 @@ import time
 from collections.abc import Iterator
 
 import torch
-from condense_evaluators.training import TrainProtocol, init_models, train_models
 from torch.utils.data import DataLoader, TensorDataset
 
 import condense
-from condense import augment
-from condense import tune_allocator  # the allocator tuning `condense eval` applies
+from condense import (
+    augment,
+    tune_allocator,  # the allocator tuning `condense eval` applies
+)
 from condense.networks import pooling
+from condense_evaluators.training import TrainProtocol, init_models, train_models
 
 PROTOCOLS = {"dm": ("convnet", 256), "datadam": ("convnet-bn", 64)}
 

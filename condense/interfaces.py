@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .config import Component, Config
+from .config import Component
 from .realdata import DatasetSource, DataSpec, RawSplit, RealData
 from .synset import SynSet
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -94,7 +94,7 @@ def scan(kind: str) -> Scan:
                 traceback.format_exc()))
             continue
         for cls in accepted:
-            entries = registered.setdefault(getattr(cls, "name").lower(), [])
+            entries = registered.setdefault(cls.name.lower(), [])
             if all(c is not cls for c, _ in entries):
                 entries.append((cls, plugin))
     for key, entries in sorted(registered.items()):

@@ -9,6 +9,7 @@ import torch
 
 from condense import augment
 from condense.augment import OPS, DSAParams
+
 from tolerance import assert_close
 
 

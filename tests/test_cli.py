@@ -123,6 +123,7 @@ def test_debug_shows_the_exception(runner):
     assert r.exit_code != 0 and r.exception is not None
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "condense", "list", "methods", "--json"],
                        capture_output=True, text=True, env={**os.environ,
@@ -130,6 +131,7 @@ def test_python_dash_m_entry_point():
     assert r.returncode == 0 and json.loads(r.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("condense") is None, reason="condense not installed on PATH")
 def test_installed_plugin_distributions_are_discovered():
     env = {k: v for k, v in os.environ.items() if k != "CONDENSE_DISABLE_PLUGIN_AUTOLOAD"}
@@ -140,6 +142,7 @@ def test_installed_plugin_distributions_are_discovered():
         assert dists.get(name) == "0.1.0", dists
 
 
+@pytest.mark.slow
 def test_eval_model_flag_and_into_metadata(runner, tmp_path):
     out = tmp_path / "rgb.safetensors"
     r = runner.invoke(cli, ["run", "random", "--dataset", "tiny-rgb", "--ipc", "2", "--no-progress",

@@ -11,6 +11,7 @@ import torch
 
 import condense
 from condense.loop import LoopContext, load_checkpoint
+
 from tolerance import assert_close
 
 SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}

@@ -22,10 +22,10 @@ from torch import nn
 import condense
 from condense import distributed, networks
 from condense.loop.checkpoint import load_checkpoint
-from condense.loop.sharding import shard_classes
-from tolerance import max_rel_diff
-
 from condense.loop.memory import auto_class_chunk, estimate_class_bytes, resolve_class_chunk
+from condense.loop.sharding import shard_classes
+
+from tolerance import max_rel_diff
 
 HERE = Path(__file__).resolve()
 SMALL = {"batch_real": 4, "sampler.width": 8, "iterations": 4}
@@ -46,9 +46,9 @@ def plan_for(method: str, data: condense.RealData, **over: Any) -> condense.Plan
 
 
 def _register_tiny() -> None:
-    import conftest  # tests/ is sys.path[0] when this file runs as a script
-
     from condense.plugins import pm
+
+    import conftest  # tests/ is sys.path[0] when this file runs as a script
 
     if not pm.has_plugin("tiny-datasets"):
         pm.register(conftest._TinyPlugin, name="tiny-datasets")
@@ -160,6 +160,7 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return max_rel_diff(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:class_chunk=2 with a BatchNorm encoder")
 @pytest.mark.parametrize("name,method,over", [
     ("dm", "dm", {}),  # InstanceNorm: no communication inside an iteration
@@ -178,6 +179,7 @@ def test_two_processes_equal_one(two_process_run, tiny_rgb, name, method, over):
         assert _max_diff(one[2 * c : 2 * c + 2], init[2 * c : 2 * c + 2]) > TOL
 
 
+@pytest.mark.slow
 def test_distributed_resume_equals_uninterrupted(two_process_run, tiny_rgb):
     full = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=6), tiny_rgb).images
     resumed = torch.load(two_process_run / "rank0.pt")["resumed"]
@@ -190,6 +192,7 @@ def test_distributed_resume_equals_uninterrupted(two_process_run, tiny_rgb):
     assert not list(two_process_run.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_gather_objects_and_errors_reach_every_rank(two_process_run):
     for r in range(2):
         objs = json.loads((two_process_run / f"objects{r}.json").read_text())
@@ -197,6 +200,7 @@ def test_gather_objects_and_errors_reach_every_rank(two_process_run):
         assert len(objs) == 6 and "no checkpoint at" in objs[5]
 
 
+@pytest.mark.slow
 def test_failed_rank_fails_the_run_and_keeps_the_checkpoint(tmp_path, tiny_rgb):
     results = _launch("fail", tmp_path, CONDENSE_DIST_TIMEOUT="30")
     assert results[1][0] == 7
@@ -215,6 +219,7 @@ def test_failed_rank_fails_the_run_and_keeps_the_checkpoint(tmp_path, tiny_rgb):
     assert _max_diff(resumed, full) < TOL
 
 
+@pytest.mark.slow
 def test_torchrun_cli_writes_once_on_rank0(tmp_path, tiny_rgb):
     out = tmp_path / "s.safetensors"
     port = str(_free_port())
@@ -302,6 +307,7 @@ if __name__ == "__main__":
         _worker(sys.argv[1], Path(sys.argv[2]))
 
 
+@pytest.mark.slow
 def test_abandon_flushes_and_exits_with_the_code():
     code = "import condense.distributed as d, sys; print('bye', end=''); sys.stderr.write('err'); d.abandon(3)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -17,6 +17,7 @@ import condense
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_cli_reference_is_up_to_date():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_cli_docs.py"), "--check"],
                        capture_output=True, text=True)
@@ -44,6 +45,7 @@ def test_example_plugin_loss():
     assert mmd(x, x + 3, 1.0).item() > 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("condense_mmd") is None,
                     reason="pip install ./docs/examples/condense-mmd (CI does)")
 def test_installed_example_plugin_runs_end_to_end(tmp_path, fmnist_available):

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 import condense
 from condense import store
+
 from tolerance import assert_close
 
 

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import api, distributed
-from ..process import tune_allocator
 from ..errors import ArtifactError
 from ..hub import pull
+from ..process import tune_allocator
 from ..store import load, save
 from ._console import err_console, out_json, progress_bars
 from ._options import data_options, device_option, resolve_device, set_option, settings_dict

@@ -13,10 +13,10 @@ import click
 from rich.markup import escape
 
 from .. import distributed
-from ..version import __version__
 from ..errors import CondenseError
 from ..plugins import load_plugins, pm
 from ..registry import plugin_problems
+from ..version import __version__
 from ._console import err_console
 
 

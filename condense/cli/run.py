@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from .. import api, distributed
-from ..process import tune_allocator
 from ..errors import UnknownComponentError
+from ..process import tune_allocator
 from ..registry import components, get_method
 from ..store import save
 from ._console import err_console, progress_bars

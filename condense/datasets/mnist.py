@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ..errors import DatasetError
 from ..interfaces import DatasetSource, RawSplit
 from .idx import read_idx

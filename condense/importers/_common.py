@@ -17,8 +17,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ..errors import ArtifactError, ConfigError
 from ..datasets import load_dataset
+from ..errors import ArtifactError, ConfigError
 from ..loop.provenance import versions
 from ..registry import get_dataset
 from ..synset import SynSet

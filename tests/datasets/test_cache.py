@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from dataset_fixtures import make_imagefolder, make_tiny_imagenet, save_image
 
 import condense
 from condense.datasets import cache, images
+
+from dataset_fixtures import make_imagefolder, make_tiny_imagenet, save_image
 
 
 def _tree(root: Path) -> dict[str, int]:

@@ -9,6 +9,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
+import condense
+from condense.cli import cli
+from condense.datasets.imagenet_subsets import SUBSETS
+from condense.datasets.plugin import BUILTIN_DATASETS
+from condense.plugins import pm
+
 from dataset_fixtures import (
     SORTED_WNIDS,
     make_cifar10,
@@ -20,12 +27,6 @@ from dataset_fixtures import (
     make_svhn,
     make_tiny_imagenet,
 )
-
-import condense
-from condense.cli import cli
-from condense.datasets.plugin import BUILTIN_DATASETS
-from condense.datasets.imagenet_subsets import SUBSETS
-from condense.plugins import pm
 
 FAST = [
     "--ipc",

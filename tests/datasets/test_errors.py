@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import condense
+from condense.errors import ConfigError, DatasetError
+
 from dataset_fixtures import (
     make_cifar10,
     make_idx,
@@ -16,9 +20,6 @@ from dataset_fixtures import (
     make_svhn,
     make_tiny_imagenet,
 )
-
-import condense
-from condense.errors import ConfigError, DatasetError
 
 # dataset -> (a file name the message must mention, a phrase of the how-to)
 MISSING = {

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import condense
+from condense.datasets.cifar import read_batch
+from condense.datasets.imagenet_subsets import SUBSETS
+from condense.plugins import pm
+from condense.registry import get_dataset
+
 from dataset_fixtures import (
     IMAGEFOLDER_CLASSES,
     SORTED_WNIDS,
@@ -20,12 +27,6 @@ from dataset_fixtures import (
     make_svhn,
     make_tiny_imagenet,
 )
-
-import condense
-from condense.datasets.cifar import read_batch
-from condense.datasets.imagenet_subsets import SUBSETS
-from condense.plugins import pm
-from condense.registry import get_dataset
 
 
 def _labels_follow_pixels(images: torch.Tensor, labels: torch.Tensor, tol: int = 3) -> None:

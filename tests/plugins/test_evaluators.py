@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import condense
 from condense_evaluators import protocol, stats
 from condense_evaluators.accuracy import Accuracy
 from condense_evaluators.training import (
@@ -17,7 +19,6 @@ from condense_evaluators.training import (
     train_models,
 )
 
-import condense
 from tolerance import assert_close
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins" / "evaluators"
@@ -46,6 +47,7 @@ def _train(model: str, engine: str, dsa: str, k: int = 3, epochs: int = 3) -> li
     return models
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["convnet-d1", "convnet-bn", "mlp"])
 def test_engines_equal_independent_runs(model: str) -> None:
     """K networks trained stacked (vmap) or in parallel threads == K independent runs."""
@@ -68,6 +70,7 @@ def test_engines_equal_independent_runs(model: str) -> None:
     assert not torch.allclose(w0, w1)
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_changes_weights() -> None:
     a = _train("convnet-d1", "sequential", "crop", k=1, epochs=2)[0]
     b = _train("convnet-d1", "sequential", "crop", k=1, epochs=2)[0]
@@ -78,6 +81,7 @@ def test_training_is_reproducible_and_changes_weights() -> None:
     assert not torch.equal(next(a.parameters()), next(fresh.parameters()))
 
 
+@pytest.mark.slow
 def test_schedule_follows_the_official_rule() -> None:
     """E+1 epochs; LR x0.1 after epoch E//2+1 with a fresh optimiser (momentum reset)."""
     p = TrainProtocol(epochs=1000, batch_size=256)
@@ -114,6 +118,7 @@ def test_soft_cross_entropy_matches_hard_for_one_hot() -> None:
 # --------------------------------------------------------------------------- accuracy
 
 
+@pytest.mark.slow
 def test_separable_toy_set_reaches_100_percent(tiny_data: condense.RealData) -> None:
     """Hand-checkable: the class templates themselves as the set; the noisy test images are
     nearest to their own template, so an MLP trained on the templates gets every one right."""
@@ -131,6 +136,7 @@ def test_separable_toy_set_reaches_100_percent(tiny_data: condense.RealData) -> 
     assert result.metrics["accuracy"] == 100.0 and result.metrics["std"] == 0.0
 
 
+@pytest.mark.slow
 def test_accuracy_result_shape_and_range(tiny_rgb: condense.RealData) -> None:
     events: list[condense.ProgressEvent] = []
     result = condense.evaluate(_tiny_synset(), evaluator="accuracy", data=tiny_rgb,
@@ -192,6 +198,7 @@ def test_uses_the_artifacts_own_normalisation_and_zca() -> None:
     assert torch.allclose(protocol.synset_transform(syn)(u8), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_soft_labels_and_learned_lr(tiny_data: condense.RealData) -> None:
     syn = _tiny_synset(ipc=2, dataset="tiny")
     assert protocol.training_targets(syn).dtype == torch.long
@@ -260,6 +267,7 @@ def test_registered_as_evaluators() -> None:
     assert 'evaluators = "condense_evaluators"' in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["resnet18-bn", "vgg11", "alexnet-bn", "lenet"])
 def test_cross_architecture_models_train_stacked(model: str) -> None:
     """The zoo trains under every engine (vmap over BN/IN ResNets and VGGs) with equal results."""

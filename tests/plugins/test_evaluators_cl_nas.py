@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from condense_evaluators.continual import Continual, class_order, step_classes
-from condense_evaluators.nas import NAS
 
 import condense
+from condense_evaluators.continual import Continual, class_order, step_classes
+from condense_evaluators.nas import NAS
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def test_class_order_is_the_official_numpy_order() -> None:
         step_classes([0, 1], 3)
 
 
+@pytest.mark.slow
 def test_continual_curves_and_baselines(rgb_set: condense.SynSet, tiny_rgb: condense.RealData) -> None:
     events: list[condense.ProgressEvent] = []
     ev = Continual({"steps": (2, 4), "seeds": 2, "num_eval": 1, "epochs": 30, "batch_size": 8,
@@ -60,6 +61,7 @@ def test_continual_curves_and_baselines(rgb_set: condense.SynSet, tiny_rgb: cond
     assert events[-1].total == 3 * (2 * 2 + 2 * 4) * 31
 
 
+@pytest.mark.slow
 def test_continual_units_on_cores_match_one_by_one(rgb_set: condense.SynSet,
                                                    tiny_rgb: condense.RealData) -> None:
     settings = {"steps": (2,), "seeds": 2, "num_eval": 1, "epochs": 3, "batch_size": 8,
@@ -85,6 +87,7 @@ def test_continual_presets_and_validation() -> None:
 # --------------------------------------------------------------------------- NAS
 
 
+@pytest.mark.slow
 def test_nas_reports_correlation_regret_and_time(rgb_set: condense.SynSet,
                                                  tiny_rgb: condense.RealData) -> None:
     events: list[condense.ProgressEvent] = []
@@ -106,6 +109,7 @@ def test_nas_reports_correlation_regret_and_time(rgb_set: condense.SynSet,
     assert result.protocol == "nas-custom"
 
 
+@pytest.mark.slow
 def test_nas_proxy_equal_to_reference_ranks_identically(tiny_rgb: condense.RealData) -> None:
     """Hand-checkable: when the proxy *is* the reference (all 40 real images, same budget, one
     batch, no DSA), each candidate gets the same accuracy on both sides: ρ = 1, regret 0."""

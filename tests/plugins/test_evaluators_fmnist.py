@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from condense.cli import cli
+
+pytestmark = pytest.mark.slow  # trains networks on real Fashion-MNIST through the CLI
 
 
 def test_accuracy_eval_through_the_cli(fmnist_available, tmp_path):

@@ -5,6 +5,7 @@ import torch
 
 import condense
 from condense_evaluators.protocol import synset_transform
+
 from tolerance import assert_close
 
 
