@@ -57,7 +57,8 @@ def bench_speed(device: str, iterations: int, settings: dict[str, str]) -> list[
         condense.loop.run(plan, data, device=device, stop_after=iterations)
         sync(device)
         sec = (time.perf_counter() - t0) / iterations
-        peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else rss_mb())
+        peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
+                else rss_mb())
         key = f"{method}@{batch}"
         ref = (OFFICIAL_H100 if device.startswith("cuda") else OFFICIAL_CPU).get(key)
         rows.append({"method": method, "batch_real": batch, "ipc": 10, "device": device,
@@ -122,8 +123,8 @@ def memory_child(chunk: int, groups: int, device: str, full: bool) -> dict:
 def bench_memory(chunks: list[int], groups: int, device: str, full: bool) -> list[dict]:
     rows = []
     for chunk in chunks:
-        cmd = [sys.executable, __file__, "--memory-child", str(chunk), "--chunk-groups", str(groups),
-               "--device", device] + (["--full"] if full else [])
+        cmd = [sys.executable, __file__, "--memory-child", str(chunk),
+               "--chunk-groups", str(groups), "--device", device] + (["--full"] if full else [])
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             rows.append({"class_chunk": chunk, "error": out.stderr.strip().splitlines()[-1:]})
@@ -133,7 +134,8 @@ def bench_memory(chunks: list[int], groups: int, device: str, full: bool) -> lis
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--what", default="all", choices=["all", "speed", "load", "memory"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--iterations", type=int, default=5, help="timed iterations per setting")
@@ -146,7 +148,8 @@ def main() -> None:
     args = ap.parse_args()
     condense.tune_allocator()  # as `condense run` does (process-wide malloc settings)
     if args.memory_child is not None:
-        print(json.dumps(memory_child(args.memory_child, args.chunk_groups, args.device, args.full)))
+        result = memory_child(args.memory_child, args.chunk_groups, args.device, args.full)
+        print(json.dumps(result))
         return
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, "
           f"cpus {os.cpu_count()}")

@@ -128,7 +128,8 @@ def fast(model: str, images: torch.Tensor, labels: torch.Tensor, epochs: int, ba
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=10, help="epochs actually timed per variant")
     ap.add_argument("--models", type=int, default=2, help="networks trained at once (K)")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="dm")

@@ -134,7 +134,8 @@ def sample_params(
 
 
 def _cutout_size(image_size: tuple[int, int], config: DSAConfig) -> tuple[int, int]:
-    return (int(image_size[0] * config.ratio_cutout + 0.5), int(image_size[1] * config.ratio_cutout + 0.5))
+    return (int(image_size[0] * config.ratio_cutout + 0.5),
+            int(image_size[1] * config.ratio_cutout + 0.5))
 
 
 def apply(x: Tensor, params: DSAParams, *, config: DSAConfig = DSAConfig()) -> Tensor:
@@ -229,7 +230,8 @@ def rotate(x: Tensor, p: DSAParams, config: DSAConfig = DSAConfig()) -> Tensor:
     return _affine(x, theta)
 
 
-_OP_FNS = {"color": color, "crop": crop, "cutout": cutout, "flip": flip, "scale": scale, "rotate": rotate}
+_OP_FNS = {"color": color, "crop": crop, "cutout": cutout, "flip": flip, "scale": scale,
+           "rotate": rotate}
 
 
 def augment(

@@ -53,11 +53,12 @@ class Herding(Method):
                                  device=data.train.images.device)
         encoder.eval()
         picks = []
-        for c, rows in enumerate(data.class_index()):
+        for _c, rows in enumerate(data.class_index()):
             with torch.no_grad():
+                batch = self.config.batch
                 emb = torch.cat([
-                    encoder(data.normalize(data.train.images[rows[i : i + self.config.batch]])).embedding
-                    for i in range(0, len(rows), self.config.batch)
+                    encoder(data.normalize(data.train.images[rows[i : i + batch]])).embedding
+                    for i in range(0, len(rows), batch)
                 ])
             chosen = herding_select(emb, ipc)
             picks.append(data.normalize(data.train.images[rows[chosen]]))

@@ -195,7 +195,8 @@ class StepContext(ABC):
         """Class-major labels ``(len(classes)·n,)`` on the device, for ``n`` images per class."""
 
     @abstractmethod
-    def augment_pair(self, real: Tensor, syn: Tensor, classes: Sequence[int]) -> tuple[Tensor, Tensor]:
+    def augment_pair(self, real: Tensor, syn: Tensor,
+                     classes: Sequence[int]) -> tuple[Tensor, Tensor]:
         """Siamese DSA: one parameter set per class (keyed by class), applied to the class's real
         and synthetic images alike. The identity when the run's ``dsa_strategy`` is ``none``."""
 

@@ -54,7 +54,6 @@ class DatasetSource(Component):
     std: tuple[float, ...]
     #: DSA strategy the field uses for this dataset (DM's README drops flip for MNIST and SVHN)
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
-    description: str = ""
 
     @abstractmethod
     def load(self, split: str, root: str | None, *, download: bool = False) -> RawSplit:

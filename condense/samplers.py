@@ -27,7 +27,8 @@ class ConvNetSampler(EncoderSampler):
     class Config(Config):
         width: int = 128  # filters per block
         depth: int = 0  # blocks; 0 = by image size (3 up to 32 px, 4 at 64, 6 at 128)
-        norm: Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"] = "instancenorm"
+        norm: Literal["instancenorm", "batchnorm", "layernorm", "groupnorm",
+                      "none"] = "instancenorm"
         act: Literal["relu", "sigmoid", "leakyrelu", "swish"] = "relu"
         pool: Literal["avgpool", "maxpool", "none"] = "avgpool"
 

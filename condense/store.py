@@ -94,7 +94,8 @@ def _open(path: Path) -> tuple[Any, dict[str, Any]]:
     try:
         version = int(raw.get("format_version", "0"))
     except ValueError:
-        raise ArtifactError(f"{path}: unreadable format_version {raw.get('format_version')!r}") from None
+        raise ArtifactError(
+            f"{path}: unreadable format_version {raw.get('format_version')!r}") from None
     if version > FORMAT_VERSION:
         raise ArtifactError(
             f"{path}: written by a newer condense (format {version}; this one reads up to "

@@ -52,7 +52,9 @@ class SynSet(Dataset[tuple[Tensor, Tensor]]):
         """Images mapped back to [0, 1] pixel space (undoing ZCA, then the normalisation)."""
         x = self.images
         if self.zca_transform is not None and self.zca_mean is not None:
-            x = ZCA(self.zca_mean, self.zca_transform, float(self.meta.get("zca", {}).get("eps", 0.1))).inverse(x)
-        mean = torch.tensor(self.meta.get("mean", [0.0] * x.shape[1]), dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.meta.get("std", [1.0] * x.shape[1]), dtype=x.dtype).view(1, -1, 1, 1)
+            eps = float(self.meta.get("zca", {}).get("eps", 0.1))
+            x = ZCA(self.zca_mean, self.zca_transform, eps).inverse(x)
+        c = x.shape[1]
+        mean = torch.tensor(self.meta.get("mean", [0.0] * c), dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.meta.get("std", [1.0] * c), dtype=x.dtype).view(1, -1, 1, 1)
         return (x * std + mean).clamp(0, 1)

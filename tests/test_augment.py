@@ -16,8 +16,10 @@ from tolerance import assert_close
 def params(n: int = 1, **over) -> DSAParams:
     base = dict(op=torch.zeros(n, dtype=torch.long), brightness=torch.zeros(n),
                 saturation=torch.ones(n), contrast=torch.ones(n),
-                crop=torch.zeros(n, 2, dtype=torch.long), cutout=torch.zeros(n, 2, dtype=torch.long),
-                flip=torch.zeros(n, dtype=torch.bool), scale=torch.ones(n, 2), rotate=torch.zeros(n))
+                crop=torch.zeros(n, 2, dtype=torch.long),
+                cutout=torch.zeros(n, 2, dtype=torch.long),
+                flip=torch.zeros(n, dtype=torch.bool), scale=torch.ones(n, 2),
+                rotate=torch.zeros(n))
     base.update(over)
     return DSAParams(**base)
 

@@ -90,7 +90,8 @@ def test_preset_name_as_method(runner, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["run", "datadamm", "--dataset", "tiny", "--ipc", "1"], "installed methods: datadam"),
     (["run", "dm", "--dataset", "nope", "--ipc", "1"], "installed datasets:"),
-    (["run", "dm", "--dataset", "tiny", "--ipc", "1", "--set", "bogus=1"], "unknown setting 'bogus'"),
+    (["run", "dm", "--dataset", "tiny", "--ipc", "1", "--set", "bogus=1"],
+     "unknown setting 'bogus'"),
     (["run", "dm", "--dataset", "tiny", "--ipc", "1", "--set", "noequals"], "key=value"),
     (["eval", "missing.safetensors"], "no such file"),
 ])
@@ -126,8 +127,8 @@ def test_debug_shows_the_exception(runner):
 @pytest.mark.slow
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "condense", "list", "methods", "--json"],
-                       capture_output=True, text=True, env={**os.environ,
-                                                            "CONDENSE_DISABLE_PLUGIN_AUTOLOAD": "1"})
+                       capture_output=True, text=True,
+                       env={**os.environ, "CONDENSE_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert r.returncode == 0 and json.loads(r.stdout)
 
 

@@ -71,12 +71,14 @@ def test_every_sampler_draws_fresh_reproducible_untrainable_encoders():
         if feats.logits is not None:
             assert feats.logits.shape == (6, SPEC.num_classes)
         b = sampler.sample(SPEC, generator=condense.keyed_generator(0, "t"))
-        assert all(torch.equal(p, q) for p, q in zip(first, b.parameters()))
+        assert all(torch.equal(p, q) for p, q in zip(first, b.parameters(), strict=True))
         trainable = sampler.sample_trainable(SPEC, generator=condense.keyed_generator(0, "t"))
         assert trainable is not b and all(p.requires_grad for p in trainable.parameters())
-        assert all(torch.equal(p.detach(), q) for p, q in zip(trainable.parameters(), first))
+        assert all(torch.equal(p.detach(), q)
+                   for p, q in zip(trainable.parameters(), first, strict=True))
         sampler.sample(SPEC, generator=condense.keyed_generator(1, "t"))  # re-draw the cached one
-        assert all(torch.equal(p.detach(), q) for p, q in zip(trainable.parameters(), first))
+        assert all(torch.equal(p.detach(), q)
+                   for p, q in zip(trainable.parameters(), first, strict=True))
 
 
 def test_every_dataset_describes_its_images():

@@ -55,8 +55,10 @@ def _one_step_grad(plan, data):
 def test_chunks_and_real_microbatches_do_not_change_loss_or_gradients(setting, whole, split, method,
                                                                       preset, tiny_rgb):
     kw = {"preset": preset} if preset else {}
-    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, **{setting: whole}, **kw), tiny_rgb)
-    loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, **{setting: split}, **kw), tiny_rgb)
+    loss_all, grad_all = _one_step_grad(plan_for(method, tiny_rgb, **{setting: whole}, **kw),
+                                        tiny_rgb)
+    loss_one, grad_one = _one_step_grad(plan_for(method, tiny_rgb, **{setting: split}, **kw),
+                                        tiny_rgb)
     # float32 sums in another order: tolerances scale with the quantity (docs/testing.md)
     assert_close(loss_one, loss_all, what="loss")
     # per-image norms are sums of squares (no cancellation): relative per image
@@ -181,7 +183,7 @@ def test_noise_init_and_ipc_too_large(tiny_data):
 def test_random_baseline_is_real_images(tiny_data):
     s = condense.loop.run(plan_for("random", tiny_data, iterations=0), tiny_data)
     real = tiny_data.normalize(tiny_data.train.images)
-    for img, label in zip(s.images, s.labels):
+    for img, label in zip(s.images, s.labels, strict=True):
         matches = (real == img).flatten(1).all(1)
         assert matches.any() and int(tiny_data.train.labels[matches.nonzero()[0]]) == int(label)
 

@@ -309,7 +309,8 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 def test_abandon_flushes_and_exits_with_the_code():
-    code = "import condense.distributed as d, sys; print('bye', end=''); sys.stderr.write('err'); d.abandon(3)"
+    code = ("import condense.distributed as d, sys; print('bye', end=''); "
+            "sys.stderr.write('err'); d.abandon(3)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 3 and proc.stdout == "bye" and proc.stderr == "err"

@@ -58,7 +58,8 @@ def test_installed_example_plugin_runs_end_to_end(tmp_path, fmnist_available):
     out = tmp_path / "mmd.safetensors"
     run = subprocess.run([*cmd, "run", "dm-mmd", "--dataset", "fashion-mnist", "--ipc", "1",
                           "--iterations", "2", "--set", "bandwidth=0.5", "--set", "batch_real=16",
-                          "--no-progress", "--out", str(out)], capture_output=True, text=True, env=env)
+                          "--no-progress", "--out", str(out)],
+                         capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(out) and out.exists()
 

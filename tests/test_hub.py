@@ -27,8 +27,8 @@ from condense.hub import HubPath, default_path_in_repo, parse, pull, push
 from condense.plugins import pm
 
 hh = pytest.importorskip("huggingface_hub")
-from huggingface_hub import DatasetCard, constants
-from huggingface_hub.utils import _http
+from huggingface_hub import DatasetCard, constants  # noqa: E402 - after the importorskip above
+from huggingface_hub.utils import _http  # noqa: E402 - after the importorskip above
 
 try:
     import httpx2 as httpx
@@ -94,7 +94,8 @@ class FakeHub:
             if action == "preupload":
                 files = json.loads(request.content)["files"]
                 return httpx.Response(200, json={"files": [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                    for f in files]})
             if action == "branch":
                 repo = self.repos[repo_id]
                 repo["branches"].setdefault(rest, dict(repo["branches"]["main"]))
@@ -116,11 +117,13 @@ class FakeHub:
             sha = repo["sha"][rev]
             if name not in files:
                 return httpx.Response(404, headers={"X-Error-Code": "EntryNotFound",
-                                                    "X-Repo-Commit": sha}, json={"error": "Entry not found"})
+                                                    "X-Repo-Commit": sha},
+                                      json={"error": "Entry not found"})
             data = files[name]
             headers = {"X-Repo-Commit": sha, "ETag": f'"{hashlib.sha1(data).hexdigest()}"',
                        "Content-Length": str(len(data))}
-            return httpx.Response(200, headers=headers, content=b"" if request.method == "HEAD" else data)
+            return httpx.Response(200, headers=headers,
+                                  content=b"" if request.method == "HEAD" else data)
         return httpx.Response(500, json={"error": f"FakeHub: unexpected {request.method} {path}"})
 
     def _commit(self, repo_id: str, branch: str, request: httpx.Request) -> httpx.Response:
@@ -225,7 +228,8 @@ class CentroidEvaluator(condense.Evaluator):
         dist = torch.cdist(test, centroids)
         acc = (dist.argmin(1) == data.test.labels).float().mean().item()
         return condense.EvalResult("centroid-test", "nearest pixel centroid v1", {"k": k},
-                                   {"accuracy": acc, "mean_distance": dist.min(1).values.mean().item()},
+                                   {"accuracy": acc,
+                                    "mean_distance": dist.min(1).values.mean().item()},
                                    (acc,))
 
 
@@ -248,16 +252,18 @@ def centroid_eval() -> Iterator[str]:
 def make_artifact(folder: Path, ipc: int = 2, seed: int = 0, with_eval: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
-    meta = {"method": "dm", "dataset": "tiny", "ipc": ipc, "seed": seed, "class_names": ["a", "b", "c"],
-            "mean": [0.5], "std": [0.25], "image_size": [8, 8], "channels": 1, "zca": None,
-            "label_type": "hard", "reproduce": f"condense run dm --dataset tiny --ipc {ipc}",
+    meta = {"method": "dm", "dataset": "tiny", "ipc": ipc, "seed": seed,
+            "class_names": ["a", "b", "c"], "mean": [0.5], "std": [0.25], "image_size": [8, 8],
+            "channels": 1, "zca": None, "label_type": "hard",
+            "reproduce": f"condense run dm --dataset tiny --ipc {ipc}",
             "versions": {"condense": condense.__version__}}
     syn = condense.SynSet(torch.randn(3 * ipc, 1, 8, 8, generator=g),
                           torch.arange(3).repeat_interleave(ipc), meta)
     path = condense.save(syn, folder / f"dm-tiny-ipc{ipc}-seed{seed}.safetensors")
     if with_eval:
-        record = {"artifact": str(path), "evaluator": "centroid-test", "protocol": "nearest pixel centroid v1",
-                  "settings": {"k": 3}, "metrics": {"accuracy": 0.8125}, "per_run": [0.8125], "details": {}}
+        record = {"artifact": str(path), "evaluator": "centroid-test",
+                  "protocol": "nearest pixel centroid v1", "settings": {"k": 3},
+                  "metrics": {"accuracy": 0.8125}, "per_run": [0.8125], "details": {}}
         path.with_name(f"{path.stem}.eval-centroid-test.json").write_text(json.dumps(record))
     return path
 
@@ -326,9 +332,11 @@ def test_push_uploads_artifact_eval_and_card(tmp_path, fake_hub):
     text = card.decode()
     for needle in ("https://arxiv.org/abs/2110.04181",  # DM's paper
                    'condense.load("hf://my-lab/dm-tiny/tiny/ipc2/seed0/dm.safetensors")',
-                   'hf_hub_download("my-lab/dm-tiny", "tiny/ipc2/seed0/dm.safetensors", repo_type="dataset")',
+                   'hf_hub_download("my-lab/dm-tiny", "tiny/ipc2/seed0/dm.safetensors", '
+                   'repo_type="dataset")',
                    "safe_open", "pixels = images * std + mean",
-                   "| `tiny/ipc2/seed0/dm.safetensors` | centroid-test | nearest pixel centroid v1 | accuracy 0.8125 | k=3 |",
+                   "| `tiny/ipc2/seed0/dm.safetensors` | centroid-test | "
+                   "nearest pixel centroid v1 | accuracy 0.8125 | k=3 |",
                    "condense run dm --dataset tiny --ipc 2"):
         assert needle in text, needle
     index = json.loads(commit["files"]["condense-index.json"])
@@ -339,7 +347,8 @@ def test_push_uploads_artifact_eval_and_card(tmp_path, fake_hub):
     writes = [r for r in fake_hub.requests if r.method == "POST"]
     assert writes and all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in writes)
     assert not any(TOKEN.encode() in data for data in commit["files"].values())
-    assert sorted(p.name for p in work.iterdir()) == [f"{art.stem}.eval-centroid-test.json", art.name]
+    assert sorted(p.name for p in work.iterdir()) == [f"{art.stem}.eval-centroid-test.json",
+                                                       art.name]
 
 
 def test_second_push_keeps_the_first_in_the_card(tmp_path, fake_hub):
@@ -372,7 +381,8 @@ def test_push_to_a_branch(tmp_path, fake_hub):
 def test_push_without_token_makes_no_request(tmp_path, fake_hub, monkeypatch):
     monkeypatch.delenv("HF_TOKEN")
     art = make_artifact(tmp_path)
-    with pytest.raises(condense.HubError, match="no Hugging Face token: log in with `hf auth login`"):
+    with pytest.raises(condense.HubError,
+                       match="no Hugging Face token: log in with `hf auth login`"):
         push(art, "my-lab/dm-tiny")
     assert fake_hub.requests == []
 
@@ -417,7 +427,8 @@ def test_pull_from_prepopulated_cache_offline(tmp_path, offline, hf_home):
     art = make_artifact(tmp_path)
     sha = "a" * 40
     snapshot = populate_cache(hf_home, "my-lab/dm-tiny", {
-        "tiny/ipc2/seed0/dm.safetensors": art.read_bytes(), "README.md": b"---\nviewer: false\n---\n"}, sha)
+        "tiny/ipc2/seed0/dm.safetensors": art.read_bytes(),
+        "README.md": b"---\nviewer: false\n---\n"}, sha)
     local = pull("hf://my-lab/dm-tiny/tiny/ipc2/seed0/dm.safetensors")
     assert local == snapshot / "tiny/ipc2/seed0/dm.safetensors"
     assert local.read_bytes() == art.read_bytes()
@@ -429,8 +440,9 @@ def test_pull_from_prepopulated_cache_offline(tmp_path, offline, hf_home):
 
 
 def test_pull_offline_without_cached_copy(offline):
-    with pytest.raises(condense.HubError, match=r"my-lab/none/x.safetensors \(revision main\) is not in "
-                                                r"the Hugging Face cache and offline mode is on"):
+    with pytest.raises(condense.HubError,
+                       match=r"my-lab/none/x.safetensors \(revision main\) is not in "
+                             r"the Hugging Face cache and offline mode is on"):
         pull("my-lab/none/x.safetensors")
     assert offline == []
 
@@ -469,8 +481,9 @@ def test_pull_errors(tmp_path, fake_hub, monkeypatch):
         pull("my-lab/dm-tiny/a.safetensors", revision="v9")
     fake_hub.fail_on = "/resolve/"
     monkeypatch.setattr(_http, "time", _NoSleep())  # huggingface_hub retries network errors
-    with pytest.raises(condense.HubError, match="could not reach the Hub to download "
-                                                "my-lab/dm-tiny/b.safetensors and there is no cached copy"):
+    with pytest.raises(condense.HubError,
+                       match="could not reach the Hub to download "
+                             "my-lab/dm-tiny/b.safetensors and there is no cached copy"):
         pull("my-lab/dm-tiny/b.safetensors")
 
 
@@ -483,7 +496,8 @@ def test_run_push_pull_eval_gives_the_same_numbers(tmp_path, fake_hub, hf_home, 
     art = tmp_path / "dm-tiny.safetensors"
     r = runner.invoke(cli, [*RUN_TINY, "--out", str(art)])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, ["eval", str(art), "--evaluator", centroid_eval, "--json", "--no-progress"])
+    r = runner.invoke(cli, ["eval", str(art), "--evaluator", centroid_eval, "--json",
+                            "--no-progress"])
     assert r.exit_code == 0, r.output
     local_result = json.loads(r.stdout)
     assert art.with_name("dm-tiny.eval-centroid-test.json").exists()
@@ -499,7 +513,8 @@ def test_run_push_pull_eval_gives_the_same_numbers(tmp_path, fake_hub, hf_home, 
     assert "accuracy" in uploaded["README.md"].decode()
 
     # the same bytes, now only in the huggingface_hub cache; the network is gone
-    populate_cache(hf_home, "my-lab/dm-tiny", uploaded, fake_hub.repos["my-lab/dm-tiny"]["sha"]["main"])
+    populate_cache(hf_home, "my-lab/dm-tiny", uploaded,
+                   fake_hub.repos["my-lab/dm-tiny"]["sha"]["main"])
     _http.set_client_factory(_http.default_client_factory)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     uri = "hf://my-lab/dm-tiny/tiny/ipc2/seed0/dm.safetensors"
@@ -522,7 +537,8 @@ def test_cli_errors_are_one_line(tmp_path, offline):
     for args, needle in ((["pull", "not-a-repo-id"], "malformed Hub path"),
                          (["pull", "my-lab/x/a.safetensors"], "offline mode is on"),
                          (["eval", "hf://my-lab/x/a.safetensors"], "not in the Hugging Face cache"),
-                         (["push", str(make_artifact(tmp_path)), "bad id"], "malformed repository id")):
+                         (["push", str(make_artifact(tmp_path)), "bad id"],
+                          "malformed repository id")):
         r = runner.invoke(cli, args)
         assert r.exit_code == 1, (args, r.output)
         assert r.stderr.startswith("Error:") and needle in r.stderr, r.stderr

@@ -200,7 +200,8 @@ def test_condense_modules_are_imported_at_module_level():
 def test_only_optional_packages_are_imported_inside_functions():
     found = [f"{MODULES[m].relative_to(ROOT)}:{line}: {name}"
              for m, name, line in third_party_in_functions()]
-    assert not found, "import these at module level (or add an optional package):\n" + "\n".join(found)
+    assert not found, ("import these at module level (or add an optional package):\n"
+                       + "\n".join(found))
 
 
 def test_the_contract_imports_nothing_of_the_loop():

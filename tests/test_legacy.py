@@ -40,8 +40,8 @@ class CentroidEvaluator(condense.Evaluator):
         test = data.test.images.float().div(255).flatten(1)
         pred = torch.cdist(test, centroids).argmin(1)
         acc = (pred == data.test.labels).float().mean().item()
-        return condense.EvalResult("centroid-test", "nearest pixel centroid v1", {}, {"accuracy": acc},
-                                   (acc,))
+        return condense.EvalResult("centroid-test", "nearest pixel centroid v1", {},
+                                   {"accuracy": acc}, (acc,))
 
 
 class _EvalPlugin:
@@ -104,7 +104,8 @@ def test_vico_res_file_with_numpy_scalars(tmp_path, pixels, tiny_data, centroid_
     result = condense.evaluate(tmp_path / "vico.safetensors", evaluator=centroid_eval)
     assert result.metrics["accuracy"] == pytest.approx(expected_accuracy(p, y, tiny_data))
     first = import_legacy(path, format="vico", dataset="tiny", experiment=0).synset
-    assert first.meta["imported"]["experiment"] == 0 and not torch.allclose(first.images, back.images)
+    assert first.meta["imported"]["experiment"] == 0
+    assert not torch.allclose(first.images, back.images)
     with pytest.raises(condense.ArtifactError, match="out of range.*2 experiment"):
         import_legacy(path, format="vico", dataset="tiny", experiment=5)
 
@@ -117,7 +118,8 @@ def test_numpy1_pickled_scalars_are_allowed(tmp_path, pixels):
                path, _use_new_zipfile_serialization=False)
     raw = path.read_bytes()
     assert b"numpy._core.multiarray\nscalar" in raw
-    path.write_bytes(raw.replace(b"numpy._core.multiarray\nscalar", b"numpy.core.multiarray\nscalar"))
+    path.write_bytes(raw.replace(b"numpy._core.multiarray\nscalar",
+                                 b"numpy.core.multiarray\nscalar"))
     syn = import_legacy(path, format="dc", dataset="tiny").synset
     assert syn.meta["imported"]["reported_accuracy"] == {"ConvNet": [0.75]}
     assert syn.meta["method"] == "dc"
@@ -210,7 +212,8 @@ def test_idc_multi_formation_decoded(tmp_path, pixels):
     folder.mkdir()
     # each stored image packs four 4x4 images in a 2x2 grid
     small = F.interpolate(p, size=4, mode="bilinear", align_corners=False)
-    grid = torch.cat([torch.cat([small, small.flip(-1)], -1), torch.cat([small.flip(-2), small], -1)], -2)
+    grid = torch.cat([torch.cat([small, small.flip(-1)], -1),
+                      torch.cat([small.flip(-2), small], -1)], -2)
     torch.save((grid, y), folder / "data.pt")
     result = import_legacy(folder / "data.pt", format="idc", dataset="tiny")
     assert any("--factor 2 taken from the path" in n for n in result.notes)
@@ -221,7 +224,8 @@ def test_idc_multi_formation_decoded(tmp_path, pixels):
         return F.interpolate(x, size=8, mode="bilinear", align_corners=False)
 
     first_class = syn.denormalize()[:8]
-    expected = torch.cat([up(small[:2]), up(small[:2].flip(-1)), up(small[:2].flip(-2)), up(small[:2])])
+    expected = torch.cat([up(small[:2]), up(small[:2].flip(-1)), up(small[:2].flip(-2)),
+                          up(small[:2])])
     assert torch.allclose(first_class, expected.clamp(0, 1), atol=1e-5)
     with pytest.raises(condense.ConfigError, match="--factor"):
         torch.save((grid, y), tmp_path / "data.pt")
@@ -278,7 +282,8 @@ def test_plain_tensor_pairs(tmp_path, pixels, tiny_data, centroid_eval):
 
 def test_custom_normalisation_is_recorded(tmp_path, pixels):
     p, y = pixels
-    torch.save({"data": [[(p - 0.1307) / 0.3081, y]]}, tmp_path / "res_DataDAM_MNIST_ConvNet_2ipc.pt")
+    torch.save({"data": [[(p - 0.1307) / 0.3081, y]]},
+               tmp_path / "res_DataDAM_MNIST_ConvNet_2ipc.pt")
     result = import_legacy(tmp_path / "res_DataDAM_MNIST_ConvNet_2ipc.pt", format="vico",
                            dataset="tiny", mean=(0.1307,), std=(0.3081,))
     assert result.synset.meta["mean"] == [0.1307] and result.synset.meta["method"] == "datadam"

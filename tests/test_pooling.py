@@ -10,6 +10,7 @@ from torch.func import vmap
 import condense
 from condense.networks import pooling
 from condense.networks.pooling import fusable, relu_avg_pool2
+
 from tolerance import assert_close
 
 
@@ -72,3 +73,32 @@ def test_convnet_embed_equals_the_unfused_modules(monkeypatch):
     (g_plain,) = torch.autograd.grad(plain.sum(), x)
     assert_close(fused, plain, what="logits")
     assert_close(g_fused, g_plain, what="input gradient")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("norm", ["instancenorm", "batchnorm"])
+def test_convnet_fused_embed_equals_features(monkeypatch, norm, channels):
+    """``embed``/``forward`` (fused ReLU + pooling) == ``features`` (the plain modules), in train
+    mode: values and input gradients of the embedding and of the logits."""
+    torch.manual_seed(0)
+    net = condense.networks.ConvNet(channels, 10, (28, 28) if channels == 1 else (32, 32),
+                                    norm=norm).train()
+    x = torch.randn(4, channels, *((28, 28) if channels == 1 else (32, 32)), requires_grad=True)
+    fused_calls = []
+
+    def spy(t):
+        fused_calls.append(tuple(t.shape))
+        return relu_avg_pool2(t)
+
+    monkeypatch.setattr(condense.networks.convnet, "relu_avg_pool2", spy)
+    feats = net.features(x)
+    assert not fused_calls  # features() runs the plain modules
+    for fused, plain, what in ((net.embed(x), feats.embedding, "embedding"),
+                               (net(x), feats.logits, "logits")):
+        g = torch.randn_like(plain)
+        (g_fused,) = torch.autograd.grad(fused, x, g)
+        (g_plain,) = torch.autograd.grad(plain, x, g, retain_graph=True)
+        assert_close(fused, plain, what=what)
+        assert_close(g_fused, g_plain, what=f"input gradient through the {what}")
+    # the fused path was taken: on the 32×32 and 16×16 maps of both calls (8×8 is native)
+    assert fused_calls == [(4, 128, 32, 32), (4, 128, 16, 16)] * 2

@@ -31,23 +31,28 @@ def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Dataset setting (repeatable), e.g. channels=1 for imagefolder; "
                           "`condense list datasets` shows the keys.")(g)
     g = click.option("--val-dir", default=None,
-                     help="imagefolder: validation folder, relative to --data-dir [default: val].")(g)
+                     help="imagefolder: validation folder, relative to --data-dir "
+                          "[default: val].")(g)
     g = click.option("--train-dir", default=None,
-                     help="imagefolder: training folder, relative to --data-dir [default: train].")(g)
+                     help="imagefolder: training folder, relative to --data-dir "
+                          "[default: train].")(g)
     g = click.option("--image-size", type=click.IntRange(min=1), default=None,
                      help="Resize (shorter side) + centre-crop images to N x N: imagefolder, "
                           "ImageNet subsets [default: 128].")(g)
     g = click.option("--download", is_flag=True,
-                     help="Download the dataset with torchvision if it is not found (never by default).")(g)
+                     help="Download the dataset with torchvision if it is not found "
+                          "(never by default).")(g)
     g = click.option("--data-dir", type=click.Path(file_okay=False), envvar="CONDENSE_DATA_DIR",
                      help="Dataset root [env CONDENSE_DATA_DIR; default ~/.cache/condense/data]; "
-                          "system locations (e.g. Debian's dataset-fashion-mnist) are searched too.")(g)
+                          "system locations (e.g. Debian's dataset-fashion-mnist) are "
+                          "searched too.")(g)
     return g
 
 
 def set_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                        help="Override a config value (repeatable); `condense list` shows the keys.")(f)
+                        help="Override a config value (repeatable); "
+                             "`condense list` shows the keys.")(f)
 
 
 def device_option(f: Callable[..., Any]) -> Callable[..., Any]:

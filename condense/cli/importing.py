@@ -15,13 +15,15 @@ from ._console import out as print_result
 from .group import cli
 
 
-def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+def _floats(ctx: click.Context, param: click.Parameter,
+            value: str | None) -> tuple[float, ...] | None:
     if value is None:
         return None
     try:
         return tuple(float(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter("give comma-separated numbers, e.g. 0.4914,0.4822,0.4465") from None
+        raise click.BadParameter(
+            "give comma-separated numbers, e.g. 0.4914,0.4822,0.4465") from None
 
 
 _FORMAT_HELP = "; ".join(f"{f.name}: {f.files}" for f in FORMATS.values())
@@ -78,7 +80,8 @@ def import_(file: str, fmt: str, dataset: str, out: str | None, force: bool, exp
                            class_major_labels=class_major_labels)
     synset = result.synset
     m = synset.meta
-    path = Path(out) if out else Path("imported") / f"{m['method']}-{m['dataset']}-ipc{m['ipc']}.safetensors"
+    path = (Path(out) if out
+            else Path("imported") / f"{m['method']}-{m['dataset']}-ipc{m['ipc']}.safetensors")
     if path.exists() and not force:
         raise ArtifactError(f"{path} exists; pass --force to overwrite it or --out elsewhere")
     for note in result.notes:

@@ -40,12 +40,14 @@ def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | No
 @click.option("--ipc", type=int, required=True, help="Synthetic images per class.")
 @click.option("--iterations", type=int, default=None, help="Image updates [default: the method's].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--preset", default=None, help="Named preset of the method (`condense list methods`).")
+@click.option("--preset", default=None,
+              help="Named preset of the method (`condense list methods`).")
 @set_option
 @data_options
 @device_option
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Output .safetensors [default: runs/<method>-<dataset>-ipc<N>-seed<S>.safetensors].")
+              help="Output .safetensors "
+                   "[default: runs/<method>-<dataset>-ipc<N>-seed<S>.safetensors].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option("--evaluator", default=None,
               help="Evaluate every `--set eval_every=K` iterations with this evaluator; results "
@@ -56,9 +58,9 @@ def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | No
               help="Classes per forward pass: bounds memory by the chunk; 0 = auto (all classes "
                    "unless they exceed device memory) [default: 0]. Same as --set class_chunk=N.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations: int | None, seed: int,
-        preset: str | None, settings: tuple[str, ...], data_dir: str | None, download: bool,
-        dataset_config: dict[str, object],
+def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations: int | None,
+        seed: int, preset: str | None, settings: tuple[str, ...], data_dir: str | None,
+        download: bool, dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, evaluator: str | None,
         eval_settings: tuple[str, ...], no_progress: bool) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path."""

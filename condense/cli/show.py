@@ -20,7 +20,8 @@ from .group import cli
 @cli.command()
 @click.argument("artifact")
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the image grid [default: <artifact>.png; for hf:// paths in the current folder].")
+              help="Where to write the image grid "
+                   "[default: <artifact>.png; for hf:// paths in the current folder].")
 @click.option("--no-grid", is_flag=True, help="Do not write the image grid.")
 @click.option("--max-per-class", type=int, default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")

@@ -58,7 +58,9 @@ def download_failed(dataset: str, exc: BaseException) -> DatasetError:
 
 
 def download_torchvision(dataset: str, torchvision_class: str, root: str | None) -> None:
-    """Fetch both splits of a ``train=``-style torchvision dataset into ``root`` (asked for only)."""
+    """Fetch both splits of a ``train=``-style torchvision dataset into ``root``.
+
+    Only called when a download was asked for."""
     import torchvision.datasets as tvd
 
     target = Path(root or ".").expanduser()

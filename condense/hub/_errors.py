@@ -62,7 +62,8 @@ def translate(exc: BaseException, *, repo_id: str, path: str | None = None,
         return HubError(f"{repo_id} has no revision {rev!r}; see its branches at "
                         f"https://huggingface.co/datasets/{repo_id}/tree/main")
     if isinstance(exc, e.EntryNotFoundError):
-        return HubError(f"{repo_id} (revision {rev}) has no file {path!r}; list its files at {tree}")
+        return HubError(f"{repo_id} (revision {rev}) has no file {path!r}; "
+                        f"list its files at {tree}")
     if isinstance(exc, e.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):

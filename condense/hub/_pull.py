@@ -1,4 +1,6 @@
-"""Download through huggingface_hub into its cache (offline mode honoured); return the local path."""
+"""Download through huggingface_hub into its cache (offline mode honoured).
+
+Returns the local path."""
 
 from __future__ import annotations
 

@@ -48,13 +48,15 @@ def _safe(part: str) -> str:
 
 
 def eval_files(artifact: Path) -> list[tuple[str, Path, dict[str, Any]]]:
-    """``(evaluator, path, result)`` for each ``<stem>.eval-<evaluator>.json`` beside ``artifact``."""
+    """``(evaluator, path, result)`` for each ``<stem>.eval-<evaluator>.json`` beside
+    ``artifact``."""
     found = []
     for p in sorted(artifact.parent.glob(f"{artifact.stem}.eval-*.json")):
         try:
             result = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"{p}: unreadable evaluation record ({exc}); fix or remove it") from None
+            raise ArtifactError(f"{p}: unreadable evaluation record ({exc}); "
+                                "fix or remove it") from None
         if not isinstance(result, dict) or "metrics" not in result:
             raise ArtifactError(f"{p}: not a `condense eval` record (no 'metrics'); remove it")
         evaluator = p.name[len(artifact.stem) + len(".eval-"):-len(".json")]

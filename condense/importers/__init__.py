@@ -43,7 +43,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "IDC; unnormalised [0,1] multi-formation images, decoded with --factor"),
     Format("datadam", datadam.read, "syn_data_<ds>_ipc_<n>.pt (Hub: uoft-dsp-lab/DataDAM)",
            "DataDAM's Hugging Face release; normalised images, ZCA'd with --zca"),
-    Format("tensors", tensors.read, "<x>images<y>.pt + <x>labels<y>.pt, or one (images, labels) file",
+    Format("tensors", tensors.read,
+           "<x>images<y>.pt + <x>labels<y>.pt, or one (images, labels) file",
            "plain tensor pairs; --space says how they are normalised"),
 )}
 

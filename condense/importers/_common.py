@@ -86,7 +86,8 @@ class DatasetInfo:
 def dataset_info(opts: ImportOptions) -> DatasetInfo:
     """The registered dataset's constants (``--mean``/``--std`` override the normalisation)."""
     cls = get_dataset(opts.dataset)
-    missing = [a for a in ("channels", "image_size", "num_classes") if getattr(cls, a, None) is None]
+    missing = [a for a in ("channels", "image_size", "num_classes")
+               if getattr(cls, a, None) is None]
     if missing:
         raise ConfigError(f"dataset {cls.name!r} has no fixed {', '.join(missing)}; legacy sets "
                           f"can only be imported for datasets with fixed constants")
@@ -94,12 +95,14 @@ def dataset_info(opts: ImportOptions) -> DatasetInfo:
     names = tuple(getattr(cls, "class_names", ()) or ())
     if len(names) != cls.num_classes:
         names = tuple(str(i) for i in range(cls.num_classes))
-        notes.append(f"dataset {cls.name!r} declares no class names; recorded as '0'..'{cls.num_classes - 1}'")
+        notes.append(f"dataset {cls.name!r} declares no class names; "
+                     f"recorded as '0'..'{cls.num_classes - 1}'")
     mean = tuple(opts.mean) if opts.mean else tuple(getattr(cls, "mean", ()) or ())
     std = tuple(opts.std) if opts.std else tuple(getattr(cls, "std", ()) or ())
     for label, values in (("mean", mean), ("std", std)):
         if len(values) != cls.channels:
-            raise ConfigError(f"--{label} needs {cls.channels} value(s) for {cls.name}, got {len(values)}")
+            raise ConfigError(f"--{label} needs {cls.channels} value(s) for {cls.name}, "
+                              f"got {len(values)}")
     if any(s <= 0 for s in std):
         raise ConfigError("--std values must be positive")
     return DatasetInfo(cls.name, names, int(cls.channels), tuple(cls.image_size), mean, std,
@@ -108,7 +111,8 @@ def dataset_info(opts: ImportOptions) -> DatasetInfo:
 
 def as_tensor(value: Any, what: str, where: Path) -> Tensor:
     if not isinstance(value, Tensor):
-        raise ArtifactError(f"{where}: expected {what} to be a tensor, found {type(value).__name__}")
+        raise ArtifactError(f"{where}: expected {what} to be a tensor, "
+                            f"found {type(value).__name__}")
     return value.detach().cpu()
 
 
@@ -131,8 +135,8 @@ def split_labels(labels: Tensor, num_classes: int, where: Path) -> tuple[Tensor,
     else:
         raise ArtifactError(f"{where}: labels must be (N,) or (N, K), got {tuple(labels.shape)}")
     if hard.numel() and (int(hard.min()) < 0 or int(hard.max()) >= num_classes):
-        raise ArtifactError(f"{where}: labels run {int(hard.min())}..{int(hard.max())}, the dataset "
-                            f"has classes 0..{num_classes - 1}; is --dataset right?")
+        raise ArtifactError(f"{where}: labels run {int(hard.min())}..{int(hard.max())}, "
+                            f"the dataset has classes 0..{num_classes - 1}; is --dataset right?")
     return hard, soft
 
 

@@ -23,7 +23,8 @@ _NAME = re.compile(r"res_([A-Za-z0-9]+)_([A-Za-z0-9]+)_([A-Za-z0-9]+)_(\d+)ipc",
 
 def experiments(data: Any, where: Path) -> list[tuple[Tensor, Tensor]]:
     """The ``[images, labels]`` pairs of a ``data`` entry (one pair or a list of pairs)."""
-    if isinstance(data, (list, tuple)) and len(data) == 2 and all(isinstance(x, Tensor) for x in data):
+    if (isinstance(data, (list, tuple)) and len(data) == 2
+            and all(isinstance(x, Tensor) for x in data)):
         return [(as_tensor(data[0], "images", where), as_tensor(data[1], "labels", where))]
     if isinstance(data, (list, tuple)) and data:
         pairs = []
@@ -78,7 +79,8 @@ def read(path: Path, opts: ImportOptions) -> Extracted:
         details.update({"original_method": m.group(1), "original_dataset": m.group(2),
                         "original_model": m.group(3)})
         if _norm(m.group(2)) != _norm(opts.dataset):
-            notes.append(f"the file name says dataset {m.group(2)!r}, importing as {opts.dataset!r}")
+            notes.append(f"the file name says dataset {m.group(2)!r}, "
+                         f"importing as {opts.dataset!r}")
     elif not opts.method:
         notes.append("file name is not res_<METHOD>_<DATASET>_<MODEL>_<N>ipc.pt; method recorded "
                      "as 'dc' (pass --method to name it)")

@@ -180,7 +180,8 @@ class LoopContext(StepContext):
             return Features.cat([summarize(self.encode(part)) for part in x.split(size)])
 
     def trainable_encoder(self, *keys: int | str) -> Encoder:
-        encoder = self.sampler.sample_trainable(self.spec, generator=self.generator("trainable", *keys),
+        encoder = self.sampler.sample_trainable(self.spec,
+                                                generator=self.generator("trainable", *keys),
                                                 device=self.device)
         if self.loop.channels_last:
             encoder.to(memory_format=torch.channels_last)

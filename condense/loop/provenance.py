@@ -16,8 +16,8 @@ from .plan import Plan
 
 def versions() -> dict[str, Any]:
     """The versions of condense, torch, Python and every loaded plugin distribution."""
-    return {"condense": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "plugins": plugin_versions()}
+    return {"condense": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "plugins": plugin_versions()}
 
 
 def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, Any]:
@@ -25,7 +25,8 @@ def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, A
     spec = data.spec
     zca = None
     if data.zca is not None:
-        zca = {"eps": data.zca.eps, "fit": "unbiased covariance of the whole normalised training set",
+        zca = {"eps": data.zca.eps,
+               "fit": "unbiased covariance of the whole normalised training set",
                "stored": True}
     return {
         "method": d["method"],

@@ -198,7 +198,8 @@ class ClassShard:
 
 
 def create_shard(plan: Plan, data: RealData, device: torch.device, *,
-                 classes: Sequence[int] | None, checkpoint: str | Path | None) -> LocalShard | ClassShard:
+                 classes: Sequence[int] | None,
+                 checkpoint: str | Path | None) -> LocalShard | ClassShard:
     """The shard for this process: class-sharded inside a process group (unless ``classes`` is
     given), local otherwise."""
     if classes is None and world_size() > 1:

@@ -8,7 +8,6 @@ initialisation; :func:`reinit_` redraws it in place from an explicit generator.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,10 +15,6 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..interfaces import Encoder, Features
 from .pooling import fusable, relu_avg_pool2
-
-Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
-Act = Literal["relu", "sigmoid", "leakyrelu", "swish"]
-Pool = Literal["avgpool", "maxpool", "none"]
 
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 ACTS = ("relu", "sigmoid", "leakyrelu", "swish")
@@ -93,7 +88,8 @@ class ConvNet(nn.Module):
         for d in range(depth):
             conv = nn.Conv2d(in_c, width, 3, padding=3 if channels == 1 and d == 0 else 1)
             block = nn.ModuleDict(
-                {"conv": conv, "norm": _norm(norm, width, h, w), "act": _act(act), "pool": _pool(pool)}
+                {"conv": conv, "norm": _norm(norm, width, h, w), "act": _act(act),
+                 "pool": _pool(pool)}
             )
             self.blocks.append(block)
             in_c = width

@@ -77,7 +77,8 @@ class AlexNet(nn.Module):
         pad = 4 if channels == 1 else 2
 
         def conv(i: int, o: int, k: int, p: int) -> list[nn.Module]:
-            return [nn.Conv2d(i, o, kernel_size=k, padding=p), _norm2d(norm, o), nn.ReLU(inplace=True)]
+            return [nn.Conv2d(i, o, kernel_size=k, padding=p), _norm2d(norm, o),
+                    nn.ReLU(inplace=True)]
 
         self.features = nn.Sequential(
             *conv(channels, 128, 5, pad), nn.MaxPool2d(2, 2),
@@ -127,11 +128,13 @@ class VGG11(nn.Module):
 class BasicBlock(nn.Module):
     """ResNet basic block; ``ap`` replaces the strided convs by stride 1 + avg-pool(2)."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: str, ap: bool = False) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int, norm: str,
+                 ap: bool = False) -> None:
         super().__init__()
         self.stride = stride
         self.ap = ap
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=1 if ap else stride, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=1 if ap else stride, padding=1,
+                               bias=False)
         self.bn1 = _norm2d(norm, planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = _norm2d(norm, planes)
@@ -143,7 +146,8 @@ class BasicBlock(nn.Module):
                     nn.AvgPool2d(kernel_size=2, stride=2), _norm2d(norm, planes))
             else:
                 self.shortcut = nn.Sequential(
-                    nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), _norm2d(norm, planes))
+                    nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                    _norm2d(norm, planes))
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

@@ -42,7 +42,8 @@ def mean_match(real: Tensor, syn: Tensor) -> Tensor:
 
 
 def sam_loss(real_maps: tuple[Tensor, ...], syn_maps: tuple[Tensor, ...], power: float) -> Tensor:
-    """Spatial attention matching summed over the given layers (maps grouped ``(k, n, C, H, W)``)."""
+    """Spatial attention matching summed over the given layers (maps grouped ``(k, n, C, H, W)``).
+    """
     return _matched(tuple(attention_map(r, power) for r in real_maps),
                     tuple(attention_map(s, power) for s in syn_maps))
 
@@ -99,7 +100,8 @@ class DataDAM(condense.FeatureMatching):
     sampler_defaults = {"norm": "batchnorm"}
     presets = {
         "datadam": {},
-        "datadam-paper": {"sampler.norm": "instancenorm", "attention_power": 4.0, "iterations": 8000},
+        "datadam-paper": {"sampler.norm": "instancenorm", "attention_power": 4.0,
+                          "iterations": 8000},
     }
 
     @dataclasses.dataclass(frozen=True)
@@ -131,5 +133,5 @@ def register_methods(register: Any) -> None:
     register(DataDAM)
 
 
-__all__ = ["DataDAM", "attention_features", "attention_map", "datadam_loss", "mean_match", "sam_loss",
-           "summarized_loss"]
+__all__ = ["DataDAM", "attention_features", "attention_map", "datadam_loss", "mean_match",
+           "sam_loss", "summarized_loss"]

@@ -84,7 +84,7 @@ def test_official_settings_per_dataset_need_no_preset():
     tiny = condense.resolve_plan("datadam", dataset="tinyimagenet", spec=tiny_spec, ipc=50)
     assert len(tiny.sampler.build(tiny_spec).blocks) == 4 and tiny.loop.lr_img == 1.0
     assert tiny.method.config.task_balance == 0.01
-    big = condense.resolve_plan("datadam", dataset="cifar10", spec=condense.DataSpec(3, (32, 32), 10),
-                                ipc=100)
+    big = condense.resolve_plan("datadam", dataset="cifar10",
+                                spec=condense.DataSpec(3, (32, 32), 10), ipc=100)
     assert big.loop.lr_img == 10.0 and sorted(type(plan.method).presets) == ["datadam",
                                                                              "datadam-paper"]

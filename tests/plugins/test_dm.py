@@ -41,5 +41,6 @@ def test_dm_defaults_follow_the_official_code():
     assert plan.loop.batch_real == 256 and plan.loop.lr_img == 1.0
     assert plan.loop.momentum == 0.5 and plan.loop.iterations == 20000
     assert plan.sampler.config.norm == "instancenorm" and plan.sampler.config.width == 128
-    high = condense.resolve_plan("dm", dataset="x", spec=condense.DataSpec(3, (32, 32), 10), ipc=100)
+    high = condense.resolve_plan("dm", dataset="x", spec=condense.DataSpec(3, (32, 32), 10),
+                                 ipc=100)
     assert high.loop.lr_img == 10.0

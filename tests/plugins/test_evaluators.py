@@ -54,15 +54,15 @@ def test_engines_equal_independent_runs(model: str) -> None:
     dsa = "color_crop_cutout_flip_scale_rotate"
     stacked = _train(model, "stacked", dsa)
     single = _train(model, "sequential", dsa)
-    for a, b in zip(stacked, single):
-        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for a, b in zip(stacked, single, strict=True):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.allclose(pa.float(), pb.float(), atol=2e-4, rtol=1e-3), name
     # one network per thread: bitwise the sequential result (one intra-op thread in both)
     torch.set_num_threads(2)  # the parallel engine uses min(K, threads) workers of 1 thread
     parallel = _train(model, "parallel", dsa)
     assert torch.get_num_threads() == 2  # restored
-    for a, b in zip(parallel, single):
-        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for a, b in zip(parallel, single, strict=True):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.equal(pa, pb), name
     # and the K networks really differ from each other (own init, own shuffles)
     w0 = next(stacked[0].parameters())
@@ -76,7 +76,7 @@ def test_training_is_reproducible_and_changes_weights() -> None:
     b = _train("convnet-d1", "sequential", "crop", k=1, epochs=2)[0]
     fresh = init_models(lambda: condense.networks.build_model("convnet-d1", TINY),
                         [torch.Generator().manual_seed(10)], "cpu")[0]
-    for pa, pb, pf in zip(a.parameters(), b.parameters(), fresh.parameters()):
+    for pa, pb, _pf in zip(a.parameters(), b.parameters(), fresh.parameters(), strict=True):
         assert torch.equal(pa, pb)
     assert not torch.equal(next(a.parameters()), next(fresh.parameters()))
 
@@ -228,7 +228,8 @@ def test_evaluate_models_restricted_classes() -> None:
     labels = torch.tensor([1, 1, 2, 0])
     acc = evaluate_models([Fixed()], imgs, labels, lambda u: u.float())
     assert acc == [0.5]
-    acc = evaluate_models([Fixed()], imgs, labels, lambda u: u.float(), classes=torch.tensor([0, 2]))
+    acc = evaluate_models([Fixed()], imgs, labels, lambda u: u.float(),
+                          classes=torch.tensor([0, 2]))
     assert acc == [0.25]
 
 
@@ -281,6 +282,6 @@ def test_cross_architecture_models_train_stacked(model: str) -> None:
         train_models(models, x, y, TrainProtocol(epochs=0, batch_size=4, lr=0.01, dsa="crop"),
                      gens, engine=engine)  # type: ignore[arg-type]
         out.append(models)
-    for a, b in zip(*out):
-        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for a, b in zip(*out, strict=True):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.allclose(pa.float(), pb.float(), atol=1e-4, rtol=1e-3), name

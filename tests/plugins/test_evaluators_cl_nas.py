@@ -33,7 +33,8 @@ def test_class_order_is_the_official_numpy_order() -> None:
 
 
 @pytest.mark.slow
-def test_continual_curves_and_baselines(rgb_set: condense.SynSet, tiny_rgb: condense.RealData) -> None:
+def test_continual_curves_and_baselines(rgb_set: condense.SynSet,
+                                        tiny_rgb: condense.RealData) -> None:
     events: list[condense.ProgressEvent] = []
     ev = Continual({"steps": (2, 4), "seeds": 2, "num_eval": 1, "epochs": 30, "batch_size": 8,
                     "model": "mlp", "dsa": "none", "engine": "sequential"})
@@ -80,7 +81,8 @@ def test_continual_presets_and_validation() -> None:
     with pytest.raises(condense.ConfigError, match="baseline"):
         Continual({"baselines": ("random", "forgetting")})
     with pytest.raises(condense.ConfigError):
-        condense.evaluate(condense.distill("random", dataset="tiny-rgb", ipc=1), evaluator="continual",
+        condense.evaluate(condense.distill("random", dataset="tiny-rgb", ipc=1),
+                          evaluator="continual",
                           settings={"steps": "9", "epochs": 0, "seeds": 1, "num_eval": 1})
 
 
@@ -99,7 +101,8 @@ def test_nas_reports_correlation_regret_and_time(rgb_set: condense.SynSet,
     assert m["candidates"] == 4 and len(result.per_run) == 4
     assert -1 <= m["spearman"] <= 1 or math.isnan(m["spearman"])
     assert m["best reference accuracy"] >= m["chosen reference accuracy"]
-    assert m["regret"] == pytest.approx(m["best reference accuracy"] - m["chosen reference accuracy"])
+    assert m["regret"] == pytest.approx(m["best reference accuracy"]
+                                        - m["chosen reference accuracy"])
     assert m["proxy minutes"] > 0 and m["reference minutes"] > 0
     assert result.settings["reference_images_used"] == 20
     names = [c["name"] for c in result.details["candidates"]]

@@ -25,7 +25,8 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> torch.Tensor:
         d2 = torch.cdist(a, b).pow(2)  # (k, n, m)
         return torch.exp(-d2 / (2 * bandwidth**2 * a.shape[-1]))
 
-    per_class = kernel(x, x).mean((1, 2)) + kernel(y, y).mean((1, 2)) - 2 * kernel(x, y).mean((1, 2))
+    per_class = (kernel(x, x).mean((1, 2)) + kernel(y, y).mean((1, 2))
+                 - 2 * kernel(x, y).mean((1, 2)))
     return per_class.sum()
 
 

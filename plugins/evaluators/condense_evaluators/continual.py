@@ -131,7 +131,8 @@ class Continual(condense.Evaluator):
                                  cfg.weight_decay, cfg.lr_decay, dsa)
         test_x, test_y = real_test_split(data, cfg.test_limit)
         memories = self.memories(synset, data, seed)
-        total = len(memories) * sum(cfg.seeds * s for s in cfg.steps) * cfg.num_eval * (cfg.epochs + 1)
+        total = (len(memories) * sum(cfg.seeds * s for s in cfg.steps) * cfg.num_eval
+                 * (cfg.epochs + 1))
         lock = threading.Lock()
         done = [0]
         seconds = [0.0]
@@ -172,7 +173,8 @@ class Continual(condense.Evaluator):
             return run
 
         classes_seen = {steps: list(itertools.accumulate(
-            len(g) for g in step_classes(list(range(spec.num_classes)), steps))) for steps in cfg.steps}
+            len(g) for g in step_classes(list(range(spec.num_classes)), steps)))
+            for steps in cfg.steps}
         jobs: list[Callable[[], None]] = []
         # on a CPU the (memory, steps, seed, step) units run one per core; else one by one
         spread = device.type == "cpu" and cfg.engine in ("auto", "parallel")
@@ -180,7 +182,8 @@ class Continual(condense.Evaluator):
             for steps in cfg.steps:
                 for s in range(cfg.seeds):
                     seen: list[int] = []
-                    for t, group in enumerate(step_classes(class_order(spec.num_classes, s), steps)):
+                    groups = step_classes(class_order(spec.num_classes, s), steps)
+                    for t, group in enumerate(groups):
                         seen = seen + group
                         jobs.append(unit(method, steps, s, t, seen,
                                          "sequential" if spread else cfg.engine))
@@ -205,7 +208,7 @@ class Continual(condense.Evaluator):
                     "classes": classes_seen[steps], "mean": [m for m, _ in stats_t],
                     "std": [sd for _, sd in stats_t], "runs": runs,
                 }
-                for n_seen, (m_t, _) in zip(classes_seen[steps], stats_t):
+                for n_seen, (m_t, _) in zip(classes_seen[steps], stats_t, strict=True):
                     metrics[f"{method} {steps}-step @{n_seen} classes"] = m_t
                 metrics[f"{method} {steps}-step mean"] = avg
                 metrics[f"{method} {steps}-step mean std"] = avg_std
@@ -226,7 +229,8 @@ class Continual(condense.Evaluator):
                         "seen so far; per_run = the distilled set's step-averaged accuracy of "
                         f"each (seed, network) at {cfg.steps[0]} steps",
                 "curves": curves,
-                "class_orders": {str(s): class_order(spec.num_classes, s) for s in range(cfg.seeds)},
+                "class_orders": {str(s): class_order(spec.num_classes, s)
+                                 for s in range(cfg.seeds)},
                 "seconds": seconds[0],
                 "simplification": "step t uses the artifact's images of the classes seen so far "
                                   "(one set distilled from all classes), not per-step distillation",

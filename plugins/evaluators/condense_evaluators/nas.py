@@ -61,7 +61,8 @@ class Candidate:
 
 
 class NAS(condense.Evaluator):
-    """Spearman ρ of proxy (distilled-set) vs reference (real-data) accuracy over a ConvNet space."""
+    """Spearman ρ of proxy (distilled-set) vs reference (real-data) accuracy over a ConvNet space.
+    """
 
     name = "nas"
 
@@ -90,7 +91,8 @@ class NAS(condense.Evaluator):
 
         def __post_init__(self) -> None:
             nets = condense.networks
-            for values, valid, what in ((self.norms, nets.NORMS, "norm"), (self.acts, nets.ACTS, "act"),
+            for values, valid, what in ((self.norms, nets.NORMS, "norm"),
+                                        (self.acts, nets.ACTS, "act"),
                                         (self.pools, nets.POOLS, "pool")):
                 bad = [v for v in values if v not in valid]
                 if bad:
@@ -101,7 +103,8 @@ class NAS(condense.Evaluator):
             if min(self.depths) < 1 or min(self.widths) < 1:
                 raise condense.ConfigError("depths and widths must be ≥ 1")
             if not 0 < self.top_fraction <= 1:
-                raise condense.ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
+                raise condense.ConfigError(
+                    f"top_fraction must be in (0, 1], got {self.top_fraction}")
             if self.num_eval < 1:
                 raise condense.ConfigError(f"num_eval must be ≥ 1, got {self.num_eval}")
 
@@ -118,7 +121,8 @@ class NAS(condense.Evaluator):
     def candidates(self) -> list[Candidate]:
         c = self.config
         return [Candidate(d, w, n, a, p)
-                for d, w, n, a, p in itertools.product(c.depths, c.widths, c.norms, c.acts, c.pools)]
+                for d, w, n, a, p in itertools.product(c.depths, c.widths, c.norms, c.acts,
+                                                       c.pools)]
 
     def protocol(self) -> str:
         run_only = ("engine", "compile")
@@ -138,7 +142,7 @@ class NAS(condense.Evaluator):
         per = [rows[torch.randperm(len(rows), generator=g)] for rows in data.class_index()]
         k = len(per)
         take = [n // k + (1 if c < n % k else 0) for c in range(k)]
-        idx = torch.cat([rows[:t] for rows, t in zip(per, take)])
+        idx = torch.cat([rows[:t] for rows, t in zip(per, take, strict=True)])
         return data.train.images[idx], data.train.labels[idx]
 
     def evaluate(
@@ -202,8 +206,10 @@ class NAS(condense.Evaluator):
                 j()
         rows: list[dict[str, Any]] = [
             {**dataclasses.asdict(cand), "name": cand.name,
-             "proxy_accuracy": found[(i, "proxy")][0], "reference_accuracy": found[(i, "reference")][0],
-             "proxy_seconds": found[(i, "proxy")][1], "reference_seconds": found[(i, "reference")][1]}
+             "proxy_accuracy": found[(i, "proxy")][0],
+             "reference_accuracy": found[(i, "reference")][0],
+             "proxy_seconds": found[(i, "proxy")][1],
+             "reference_seconds": found[(i, "reference")][1]}
             for i, cand in enumerate(cands)]
         proxy_acc = [r["proxy_accuracy"] for r in rows]
         ref_acc = [r["reference_accuracy"] for r in rows]

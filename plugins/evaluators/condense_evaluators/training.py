@@ -164,8 +164,8 @@ def train_models(
     elif kind == "stacked":
         size = chunk if chunk > 0 else len(models)
         for s in range(0, len(models), size):
-            _train_stacked(models[s : s + size], images, targets, protocol, generators[s : s + size],
-                           base_lr, use_compile, tick)
+            _train_stacked(models[s : s + size], images, targets, protocol,
+                           generators[s : s + size], base_lr, use_compile, tick)
     else:
         _train_sequential(models, images, targets, protocol, generators, base_lr, use_compile, tick)
 
@@ -213,9 +213,10 @@ def _train_parallel(models: Sequence[nn.Module], images: Tensor, targets: Tensor
                     protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
                     tick: Callable[[int], None]) -> None:
     def job(net: nn.Module, g: torch.Generator) -> Callable[[], None]:
-        return lambda: _train_sequential([net], images, targets, protocol, [g], base_lr, False, tick)
+        return lambda: _train_sequential([net], images, targets, protocol, [g], base_lr, False,
+                                         tick)
 
-    run_on_cores([job(net, g) for net, g in zip(models, generators)])
+    run_on_cores([job(net, g) for net, g in zip(models, generators, strict=True)])
 
 
 def channels_last_pays(net: nn.Module, device: torch.device) -> bool:
@@ -231,8 +232,8 @@ def channels_last_pays(net: nn.Module, device: torch.device) -> bool:
 
 
 def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
-                      protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
-                      use_compile: bool, tick: Callable[[int], None]) -> None:
+                      protocol: TrainProtocol, generators: Sequence[torch.Generator],
+                      base_lr: float, use_compile: bool, tick: Callable[[int], None]) -> None:
     size = tuple(images.shape[-2:])
     nhwc = images.dim() == 4 and channels_last_pays(models[0], images.device)
     if use_compile:
@@ -240,7 +241,7 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
         # so the compiled graph is reused for all K networks (no recompilation per instance).
         work = copy.deepcopy(models[0]).train()
         forward: Callable[[Tensor], Tensor] = torch.compile(work, dynamic=False)
-    for net, g in zip(models, generators):
+    for net, g in zip(models, generators, strict=True):
         if use_compile:
             work.load_state_dict(net.state_dict())
             target_net = work
@@ -298,8 +299,9 @@ def _train_stacked(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
             flat = idx.reshape(-1).to(images.device)
             x = images[flat]
             if protocol.dsa != "none":
-                p = augment.DSAParams.cat([augment.sample_params(idx.shape[1], protocol.dsa, size, g)
-                                           for g in generators])
+                p = augment.DSAParams.cat([
+                    augment.sample_params(idx.shape[1], protocol.dsa, size, g)
+                    for g in generators])
                 x = augment.apply(x, p)
             x = x.reshape(k, idx.shape[1], *x.shape[1:])
             y = targets[flat.to(targets.device)].reshape(k, idx.shape[1], *targets.shape[1:])
