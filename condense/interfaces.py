@@ -148,6 +148,8 @@ class StepContext(ABC):
     classes: Sequence[int]
     #: this iteration's freshly drawn encoder (``None`` when ``needs_encoder`` is false)
     encoder: Encoder | None
+    #: the run's DSA strategy (ops joined by ``_``, or ``"none"``: augmentation is the identity)
+    dsa_strategy: str
 
     @property
     @abstractmethod
@@ -182,9 +184,11 @@ class StepContext(ABC):
         """Real images per class per step (``batch_real``, capped by the smallest class)."""
 
     @abstractmethod
-    def real_images(self, classes: Sequence[int], n: int | None = None) -> Tensor:
+    def real_images(self, classes: Sequence[int], n: int | None = None,
+                    *keys: int | str) -> Tensor:
         """``n`` (default :meth:`batch_real`) real images per class, drawn without replacement
-        (keyed by class), normalised, class-major, on the device."""
+        from ``generator(class, "real", *keys)``, normalised, class-major, on the device. Extra
+        ``keys`` give further independent batches in one iteration (e.g. one per outer step)."""
 
     @abstractmethod
     def syn_images(self, classes: Sequence[int]) -> Tensor:
@@ -195,10 +199,11 @@ class StepContext(ABC):
         """Class-major labels ``(len(classes)·n,)`` on the device, for ``n`` images per class."""
 
     @abstractmethod
-    def augment_pair(self, real: Tensor, syn: Tensor,
-                     classes: Sequence[int]) -> tuple[Tensor, Tensor]:
-        """Siamese DSA: one parameter set per class (keyed by class), applied to the class's real
-        and synthetic images alike. The identity when the run's ``dsa_strategy`` is ``none``."""
+    def augment_pair(self, real: Tensor, syn: Tensor, classes: Sequence[int],
+                     *keys: int | str) -> tuple[Tensor, Tensor]:
+        """Siamese DSA: one parameter set per class, drawn from ``generator(class, "dsa",
+        *keys)``, applied to the class's real and synthetic images alike. The identity when the
+        run's ``dsa_strategy`` is ``none``."""
 
     @abstractmethod
     def augment(self, x: Tensor, *keys: int | str) -> Tensor:

@@ -117,10 +117,12 @@ class LoopContext(StepContext):
         smallest = min(len(ix) for ix in self.data.class_index())
         return min(self.loop.batch_real, smallest)
 
-    def real_images(self, classes: Sequence[int], n: int | None = None) -> Tensor:
+    def real_images(self, classes: Sequence[int], n: int | None = None,
+                    *keys: int | str) -> Tensor:
         n = n or self.batch_real()
         index = self.data.class_index()
-        picks = [index[c][torch.randperm(len(index[c]), generator=self.generator(c, "real"))[:n]]
+        picks = [index[c][torch.randperm(len(index[c]),
+                                         generator=self.generator(c, "real", *keys))[:n]]
                  for c in classes]
         rows = torch.cat(picks).to(self.data.train.images.device, non_blocking=True)
         images = self.data.train.images.index_select(0, rows)
@@ -136,14 +138,14 @@ class LoopContext(StepContext):
     def labels(self, classes: Sequence[int], n: int) -> Tensor:
         return torch.tensor(list(classes), device=self.device).repeat_interleave(n)
 
-    def augment_pair(self, real: Tensor, syn: Tensor,
-                     classes: Sequence[int]) -> tuple[Tensor, Tensor]:
+    def augment_pair(self, real: Tensor, syn: Tensor, classes: Sequence[int],
+                     *keys: int | str) -> tuple[Tensor, Tensor]:
         if augment.parse_strategy(self.dsa_strategy) == ():
             return real, syn
         k = len(classes)
         per_class = augment.DSAParams.cat(
             [augment.sample_params(1, self.dsa_strategy, tuple(real.shape[-2:]),
-                                   self.generator(c, "dsa")) for c in classes]
+                                   self.generator(c, "dsa", *keys)) for c in classes]
         )
         groups = torch.arange(k)
         rp = per_class.take(groups.repeat_interleave(real.shape[0] // k))
