@@ -9,6 +9,7 @@ a plugin is wrong") describes what users see.
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,8 +20,24 @@ from .registration import KINDS, Scan, norm, scan
 
 T = TypeVar("T")
 
-__all__ = ["KINDS", "components", "describe", "get_dataset", "get_evaluator", "get_method",
-           "get_sampler", "plugin_problems", "resolve"]
+__all__ = ["FIRST_PARTY", "KINDS", "components", "describe", "get_dataset", "get_evaluator",
+           "get_method", "get_sampler", "plugin_problems", "resolve"]
+
+#: The names the first-party plugins register (and method presets the CLI accepts as METHOD),
+#: with the distribution that provides each: asking a core-only install for one says what to
+#: ``pip install``. Keep in step with plugins/*/ (tests/test_registry.py checks it).
+FIRST_PARTY: dict[str, dict[str, str]] = {
+    "methods": {
+        "datadam": "condense-datadam", "datadam-paper": "condense-datadam",
+        "dm": "condense-dm", "dm-bn": "condense-dm",
+        "dc": "condense-dc", "dsa": "condense-dc", "dsa-bn": "condense-dc",
+        "mtt": "condense-mtt",
+    },
+    "evaluators": {
+        "accuracy": "condense-evaluators", "continual": "condense-evaluators",
+        "nas": "condense-evaluators",
+    },
+}
 
 
 def components(kind: str) -> dict[str, tuple[type, str]]:
@@ -74,7 +91,34 @@ def resolve(kind: str, name: str) -> type:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownComponentError(
         f"unknown {kind[:-1]} {name!r}; installed {kind}: {installed}.{hint}"
+        f"{provider_hint(kind, name)}"
     )
+
+
+def provider_hint(kind: str, name: str) -> str:
+    """`` 'dm' is provided by condense-dm: pip install …`` when ``name`` belongs to a first-party
+    plugin that is not loaded ("" otherwise); says so when the distribution is installed but its
+    plugin failed to load or was not loaded."""
+    dist = FIRST_PARTY.get(kind, {}).get(norm(name))
+    if dist is None:
+        return ""
+    failed = [f for f in failures if f.distribution == dist]
+    if failed:
+        return (f" {name!r} is provided by {dist}, which is installed but failed to load: "
+                f"{failed[0].error} (`condense plugins` shows the details).")
+    if _installed(dist):
+        return (f" {name!r} is provided by {dist}, which is installed but not loaded (check "
+                f"CONDENSE_LOAD_PLUGINS, CONDENSE_DISABLED_PLUGINS and "
+                f"CONDENSE_DISABLE_PLUGIN_AUTOLOAD).")
+    return f' {name!r} is provided by {dist}: pip install {dist} (or "condense-toolbox[all]").'
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def get_method(name: str) -> type[Method]:

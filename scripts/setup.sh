@@ -16,6 +16,9 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# The contributor install: the core with its test tools and every plugin of the checkout, editable.
+# `.[dev]`, never `.[all]`: that extra names the plugins as package-index distributions (for
+# `pip install "condense-toolbox[all]"`), which would be fetched instead of using plugins/*/.
 args=(-e ".[dev]")
 for p in plugins/*/; do [ -f "$p/pyproject.toml" ] && args+=(-e "$p"); done
 .venv/bin/python -m pip install -q "${args[@]}" 2>&1 | grep -v "^WARNING: Location" || true

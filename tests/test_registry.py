@@ -200,3 +200,98 @@ def test_fake_method_runs_through_the_loop(fake_plugin, tiny_data):
     syn = condense.loop.run(plan, tiny_data)
     assert syn.images.shape == (6, 1, 8, 8)
     assert torch.isfinite(syn.images).all()
+
+
+# --- core-only installs: a first-party name that is not loaded says what to pip install ---------
+
+FIRST_PARTY_MODULES = {"condense_datadam": "condense-datadam", "condense_dm": "condense-dm",
+                       "condense_dc": "condense-dc", "condense_mtt": "condense-mtt",
+                       "condense_evaluators": "condense-evaluators"}
+
+
+@pytest.fixture
+def without_plugin(monkeypatch):
+    """Unregister a first-party plugin for one test (as on a core-only install); put it back."""
+    from condense import registry
+
+    removed = []
+    monkeypatch.setattr(registry, "_installed", lambda dist: False)
+
+    def remove(name):
+        removed.append((name, pm.unregister(name=name)))
+
+    yield remove
+    for name, module in removed:
+        pm.register(module, name=name)
+
+
+def test_first_party_table_names_what_the_plugins_register():
+    """registry.FIRST_PARTY lists every name (and CLI-usable preset) a first-party plugin
+    registers, with its distribution; no stale entries."""
+    from condense.registry import FIRST_PARTY
+
+    for kind in ("methods", "evaluators"):
+        loaded_dists = set()
+        for name, (_cls, plugin) in components(kind).items():
+            if plugin in FIRST_PARTY_MODULES:
+                loaded_dists.add(FIRST_PARTY_MODULES[plugin])
+                assert FIRST_PARTY[kind].get(name) == FIRST_PARTY_MODULES[plugin], (kind, name)
+        for name, dist in FIRST_PARTY[kind].items():
+            if dist not in loaded_dists:
+                continue  # plugin not importable in this checkout
+            owners = [FIRST_PARTY_MODULES.get(plugin) for n, (cls, plugin)
+                      in components(kind).items() if n == name or name in cls.presets]
+            assert owners == [dist], (kind, name, owners)
+
+
+def test_core_only_method_names_the_distribution(without_plugin):
+    without_plugin("condense_dm")
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_method("dm")
+    msg = str(exc.value)
+    assert msg.startswith("unknown method 'dm'; installed methods: ")
+    assert "herding" in msg and "random" in msg  # the installed list stays
+    assert msg.endswith(
+        "'dm' is provided by condense-dm: pip install condense-dm (or \"condense-toolbox[all]\").")
+    with pytest.raises(condense.UnknownComponentError, match="pip install condense-dm"):
+        condense.get_method("DM_BN")  # a preset name the CLI accepts as METHOD, any spelling
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_method("dmm")
+    assert "pip install" not in str(exc.value)  # not a first-party name: no install hint
+
+
+def test_core_only_evaluator_names_the_distribution(without_plugin):
+    without_plugin("condense_evaluators")
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_evaluator("accuracy")
+    assert str(exc.value) == (
+        "unknown evaluator 'accuracy'; installed evaluators: (none). 'accuracy' is provided by "
+        "condense-evaluators: pip install condense-evaluators (or \"condense-toolbox[all]\").")
+
+
+def test_core_only_preset_and_cli_name_the_distribution(without_plugin):
+    without_plugin("condense_datadam")
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_method("datadam-paper")
+    msg = str(exc.value)
+    assert "installed methods: " in msg and "pip install condense-datadam" in msg
+    r = CliRunner().invoke(cli, ["run", "datadam", "--dataset", "tiny", "--ipc", "1"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "pip install condense-datadam (or \"condense-toolbox[all]\")" in r.stderr
+
+
+def test_installed_but_not_loaded_plugin_is_not_told_to_pip_install(without_plugin, monkeypatch):
+    from condense import plugins, registry
+
+    without_plugin("condense_dm")
+    monkeypatch.setattr(registry, "_installed", lambda dist: dist == "condense-dm")
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_method("dm")
+    assert "condense-dm, which is installed but not loaded" in str(exc.value)
+    assert "pip install" not in str(exc.value)
+    failure = plugins.PluginFailure("dm", "condense-dm", "ImportError: no module named x")
+    monkeypatch.setattr(plugins, "failures", [failure])
+    monkeypatch.setattr(registry, "failures", [failure])
+    with pytest.raises(condense.UnknownComponentError) as exc:
+        condense.get_method("dm")
+    assert "installed but failed to load: ImportError: no module named x" in str(exc.value)
