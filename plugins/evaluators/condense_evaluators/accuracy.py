@@ -139,6 +139,11 @@ class Accuracy(condense.Evaluator):
         "dm-reduced": {"model": "convnet", "epochs": 300, "batch_size": 256, "num_eval": 3},
         # DM's cross-architecture pool uses BatchNorm variants (README)
         "dm-bn": {"model": "convnet-bn", "epochs": 1000, "batch_size": 256, "num_eval": 5},
+        # DC (VICO utils.py evaluate_synset + get_daparam): 20 nets; without augmentation where
+        # get_daparam gives none (every dataset but MNIST with the IN ConvNet): 300 epochs
+        "dc": {"model": "convnet", "epochs": 300, "batch_size": 256, "num_eval": 20, "dsa": "none"},
+        # DSA (VICO main.py with --dsa): 1000 epochs with DSA, 20 nets
+        "dsa": {"model": "convnet", "epochs": 1000, "batch_size": 256, "num_eval": 20},
         # a smoke test: minutes on a CPU, numbers not comparable to papers
         "quick": {"model": "convnet", "epochs": 100, "batch_size": 256, "num_eval": 2,
                   "test_limit": 2000},
