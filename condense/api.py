@@ -21,6 +21,7 @@ import torch
 
 from . import distributed, hub, store
 from .datasets import load_dataset
+from .devices import resolve_device
 from .errors import ConfigError
 from .interfaces import EvalResult, ProgressFn
 from .loop import Plan, StepEvent, resolve_plan, run
@@ -33,12 +34,14 @@ __all__ = ["distill", "evaluate", "load", "plan_run", "read_metadata", "save"]
 
 
 def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
-    """Read and validate an artifact: a local file, or ``hf://ORG/REPO/FILE`` (pulled through
-    the Hugging Face cache first); raise ArtifactError for a truncated, foreign or newer file."""
+    """Read and validate an artifact: a local file, or ``hf://datasets/ORG/REPO/FILE`` (pulled
+    through the Hugging Face cache first); raise ArtifactError for a truncated, foreign or newer
+    file.
+    ``device="auto"`` means cuda where available, else cpu."""
     text = os.fspath(path)
     if text.startswith(hub.SCHEME):
         text = os.fspath(hub.pull(text))
-    return store.load(text, device=device)
+    return store.load(text, device=resolve_device(device))
 
 
 def plan_run(
@@ -93,21 +96,40 @@ def distill(
 
     ``settings`` are ``--set`` style overrides (method, loop or ``sampler.*`` keys). With
     ``evaluator`` and ``loop.eval_every`` > 0, intermediate sets are evaluated and each result is
-    appended as a JSON line to ``eval_log``.
+    appended as a JSON line to ``eval_log``. ``device="auto"`` means cuda where available.
+
+    The result's metadata keeps the loss read every ``loop.log_every`` iterations
+    (``meta["loss_history"]``: ``[iteration, loss]`` pairs) and, with periodic evaluation, each
+    result (``meta["eval_history"]``); after ``resume`` both start at the resumed iteration.
     """
+    device = resolve_device(device)
     plan, data = plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
                           preset=preset, settings=settings, data_dir=data_dir, download=download,
                           dataset_config=dataset_config)
+    losses: list[list[float]] = []
+    evaluations: list[dict[str, Any]] = []
+
+    def record(event: StepEvent) -> None:
+        losses.append([event.iteration, float(f"{event.loss:.6g}")])
+        if callback is not None:
+            callback(event)
+
     eval_fn = None
     if evaluator and plan.loop.eval_every:
         def eval_fn(synset: SynSet, iteration: int) -> None:
             result = evaluate(synset, evaluator=evaluator, settings=eval_settings, data=data,
                               seed=seed, device=device)
+            evaluations.append({"iteration": iteration, "evaluator": result.evaluator,
+                                "protocol": result.protocol, "metrics": result.metrics})
             if eval_log and distributed.is_main():
                 with open(eval_log, "a") as fh:
                     fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
-    return run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
-               progress=progress, callback=callback, evaluate=eval_fn)
+    synset = run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
+                 progress=progress, callback=record, evaluate=eval_fn)
+    synset.meta["loss_history"] = losses
+    if evaluations:
+        synset.meta["eval_history"] = evaluations
+    return synset
 
 
 def evaluate(
@@ -124,7 +146,9 @@ def evaluate(
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
 ) -> EvalResult:
-    """Judge a distilled set (a SynSet, a file, or ``hf://`` path) with an evaluator."""
+    """Judge a distilled set (a SynSet, a file, or ``hf://`` path) with an evaluator.
+    ``device="auto"`` means cuda where available, else cpu."""
+    device = resolve_device(device)
     if not isinstance(synset, SynSet):
         synset = load(synset)
     cls = get_evaluator(evaluator)
@@ -147,12 +171,16 @@ def evaluate(
 
 def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:
     """Where ``condense eval`` writes its JSON: next to a local artifact; for ``hf://`` paths
-    in the current directory (never inside the Hugging Face cache)."""
+    in the current directory (never inside the Hugging Face cache), named after the repository
+    and the path in it (``ORG--REPO--PART--…--NAME``) so two sets never share a file."""
     return output_next_to(artifact, f".eval-{evaluator}.json")
 
 
 def output_next_to(artifact: str | os.PathLike[str], suffix: str) -> Path:
-    """``<stem><suffix>`` beside a local artifact, or in the current folder for ``hf://``."""
+    """``<stem><suffix>`` beside a local artifact; for ``hf://`` paths in the current folder,
+    with :func:`condense.hub.local_stem` as the stem."""
     text = os.fspath(artifact)
-    p = Path(text.rsplit("/", 1)[-1]) if text.startswith("hf://") else Path(text)
+    if text.startswith(hub.SCHEME):
+        return Path(hub.local_stem(text) + suffix)
+    p = Path(text)
     return p.with_name(p.stem + suffix)

@@ -170,6 +170,28 @@ def _register_entry_point(ep: Any, dist_name: str) -> bool:
 _distinfo: dict[str, tuple[str, str]] = {}
 
 
+def installed_plugins() -> list[dict[str, Any]]:
+    """Every installed ``condense`` entry point, read from the package metadata without importing
+    (and so without loading) any plugin: ``name``, ``distribution``, ``version`` and ``enabled``
+    (whether :func:`load_plugins` would load it under the environment variables above)."""
+    allow = _env_list("CONDENSE_LOAD_PLUGINS")
+    block = _env_list("CONDENSE_DISABLED_PLUGINS") or set()
+    autoload = not os.environ.get("CONDENSE_DISABLE_PLUGIN_AUTOLOAD")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"] or ""
+        for ep in dist.entry_points:
+            if ep.group != GROUP or ep.name in seen:
+                continue
+            seen.add(ep.name)
+            names = {ep.name, dist_name}
+            enabled = autoload and (allow is None or bool(names & allow)) and not names & block
+            out.append({"name": ep.name, "distribution": dist_name, "version": dist.version,
+                        "enabled": enabled})
+    return sorted(out, key=lambda d: (d["distribution"], d["name"]))
+
+
 def distribution(name: str) -> str:
     """The distribution that installed plugin ``name`` ("" for plugins registered directly)."""
     if name in DEFAULT_PLUGINS:

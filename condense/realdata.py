@@ -85,6 +85,14 @@ class RealData:
     _class_index: list[Tensor] | None = None
     _stats: dict[str, tuple[Tensor, Tensor]] = dataclasses.field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        images = self.train.images
+        test = "loaded" if self._test is not None else "not loaded"
+        zca = "none" if self.zca is None else "fitted"
+        return (f"RealData({self.name!r}, train {tuple(images.shape)} "
+                f"{str(images.dtype).removeprefix('torch.')} on {images.device}, "
+                f"{len(self.class_names)} classes, test {test}, zca {zca})")
+
     @property
     def mean(self) -> tuple[float, ...]:
         return tuple(self.source.mean)

@@ -28,9 +28,18 @@ REQUIRED_META = ("method", "dataset", "ipc", "class_names", "mean", "std", "imag
 
 
 def save(synset: SynSet, path: str | os.PathLike[str]) -> Path:
-    """Write ``synset`` atomically to ``path`` (a temp file renamed into place)."""
+    """Write ``synset`` atomically to ``path`` (a temp file renamed into place).
+
+    Refuses (:class:`ArtifactError`) a set whose metadata lacks a key that :func:`load` requires
+    (:data:`REQUIRED_META`), so that what ``save`` writes, ``load`` reads."""
     path = Path(path)
     _validate_tensors(synset, str(path))
+    missing = [k for k in REQUIRED_META if k not in synset.meta]
+    if missing:
+        raise ArtifactError(
+            f"{path}: cannot save: the SynSet's metadata lacks {', '.join(missing)} (required "
+            f"by condense.load: {', '.join(REQUIRED_META)}); sets from condense.distill carry "
+            f"them, for others set synset.meta[...] first")
     tensors = {
         "images": synset.images.detach().to("cpu", torch.float32).contiguous().clone(),
         "labels": synset.labels.detach().to("cpu", torch.int64).contiguous().clone(),

@@ -30,6 +30,22 @@ class SynSet(Dataset[tuple[Tensor, Tensor]]):
     zca_mean: Tensor | None = None
     zca_transform: Tensor | None = None
 
+    def __repr__(self) -> str:
+        x = self.images
+        parts = [f"{len(self)} images {tuple(x.shape[1:])} "
+                 f"{str(x.dtype).removeprefix('torch.')}"]
+        if x.device.type != "cpu":
+            parts[0] += f" on {x.device}"
+        for key in ("method", "dataset", "ipc"):
+            if key in self.meta:
+                parts.append(f"{key}={self.meta[key]!r}")
+        parts.append(f"{self.num_classes} classes")
+        extras = [k for k in ("soft_labels", "syn_lr", "zca_transform")
+                  if getattr(self, k) is not None]
+        if extras:
+            parts.append("with " + ", ".join(extras))
+        return f"SynSet({', '.join(parts)})"
+
     def __len__(self) -> int:
         return int(self.images.shape[0])
 

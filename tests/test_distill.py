@@ -253,12 +253,42 @@ def test_periodic_evaluation_is_logged_as_json_lines(tmp_path, tiny_rgb):
     pm.register(_EvalPlugin, name="eval-plugin")
     try:
         log = tmp_path / "run.eval.jsonl"
-        condense.distill("dm", dataset=tiny_rgb, ipc=2, iterations=4, seed=3,
-                        settings={**{k: v for k, v in SMALL.items() if k != "iterations"},
-                                  "eval_every": 2},
-                        evaluator="mean-pixel", eval_log=log)
+        syn = condense.distill("dm", dataset=tiny_rgb, ipc=2, iterations=4, seed=3,
+                               settings={**{k: v for k, v in SMALL.items() if k != "iterations"},
+                                         "eval_every": 2},
+                               evaluator="mean-pixel", eval_log=log)
         lines = [json.loads(line) for line in log.read_text().splitlines()]
         assert [line["iteration"] for line in lines] == [2, 4]
         assert lines[0]["protocol"] == "fake" and "mean" in lines[0]["metrics"]
+        # the artifact keeps the evaluations too (without the log's bulk)
+        assert [e["iteration"] for e in syn.meta["eval_history"]] == [2, 4]
+        assert syn.meta["eval_history"][0] == {k: lines[0][k] for k in
+                                               ("iteration", "evaluator", "protocol", "metrics")}
     finally:
         pm.unregister(name="eval-plugin")
+
+
+def test_device_auto_and_the_loss_history(tiny_rgb, tmp_path):
+    from condense.devices import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto") == resolve_device("AUTO") == expected
+    assert resolve_device("cpu") == "cpu" and resolve_device(torch.device("cpu")).type == "cpu"
+    seen = []
+    small = {**{k: v for k, v in SMALL.items() if k != "iterations"}, "log_every": 2}
+    syn = condense.distill("dm", dataset=tiny_rgb, ipc=2, iterations=5, device="auto",
+                          settings=small, callback=seen.append)
+    history = syn.meta["loss_history"]
+    assert [i for i, _ in history] == [1, 2, 4, 5] == [e.iteration for e in seen]
+    assert [v for _, v in history] == [float(f"{e.loss:.6g}") for e in seen]
+    assert "eval_history" not in syn.meta
+    back = condense.load(condense.save(syn, tmp_path / "s.safetensors"), device="auto")
+    assert back.meta["loss_history"] == history and back.images.device.type == expected
+    from condense.plugins import pm
+
+    pm.register(_EvalPlugin, name="eval-plugin")
+    try:
+        result = condense.evaluate(syn, evaluator="mean-pixel", device="auto", data=tiny_rgb)
+    finally:
+        pm.unregister(name="eval-plugin")
+    assert result.metrics["mean"] == pytest.approx(float(syn.images.mean()))

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "condense"
 #: lowest first; a module belongs to the first entry that is it or a package above it
 LAYERS: list[tuple[str, ...]] = [
     ("condense.errors", "condense.rng", "condense.fileio", "condense.version", "condense.process",
-     "condense.distributed"),
+     "condense.distributed", "condense.devices"),
     ("condense.config", "condense.augment", "condense.zca", "condense.synset"),
     ("condense.realdata",),
     ("condense.interfaces",),

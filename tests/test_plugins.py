@@ -181,7 +181,8 @@ def test_failed_import_traceback_with_debug(fake_dists):
     (warning,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert warning.startswith("warning: plugin 'broken' (condense-broken) failed to load")
     assert "--debug" in warning and "Traceback" not in r.stderr
-    for args in (["--debug", "plugins"], ["--debug", "list", "samplers"]):
+    for args in (["--debug", "plugins"], ["--debug", "list", "samplers"],
+                 ["list", "samplers", "--debug"]):
         r = runner.invoke(cli, args)
         assert r.exit_code == 0, r.output
         lines = r.stderr.splitlines()

@@ -111,3 +111,29 @@ def test_zca_round_trip_and_inverse(tmp_path):
     s.meta["zca"] = {"eps": 0.1}
     back = condense.load(condense.save(s, tmp_path / "z.safetensors"))
     assert torch.allclose(back.zca_transform, zca.transform)
+
+
+def test_save_refuses_metadata_that_load_would_reject(tmp_path):
+    bare = condense.SynSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
+    with pytest.raises(condense.ArtifactError) as exc:
+        condense.save(bare, tmp_path / "bare.safetensors")
+    message = str(exc.value)
+    assert "lacks method, dataset, ipc, class_names, mean, std, image_size" in message
+    assert not (tmp_path / "bare.safetensors").exists()
+    partial = make_synset()
+    del partial.meta["std"]
+    with pytest.raises(condense.ArtifactError, match=r"lacks std \(required by condense.load"):
+        condense.save(partial, tmp_path / "partial.safetensors")
+
+
+def test_short_reprs(tiny_data):
+    s = make_synset(syn_lr=torch.tensor(0.01))
+    s.images = torch.randn(600, 1, 8, 8)  # a large set still prints one short line
+    text = repr(s)
+    assert text == ("SynSet(600 images (1, 8, 8) float32, method='dm', dataset='tiny', ipc=2, "
+                    "3 classes, with syn_lr)")
+    assert repr(condense.SynSet(torch.zeros(0, 3, 2, 2), torch.zeros(0, dtype=torch.long))) == \
+        "SynSet(0 images (3, 2, 2) float32, 0 classes)"
+    assert repr(tiny_data) == ("RealData('tiny', train (36, 1, 8, 8) uint8 on cpu, 3 classes, "
+                               "test not loaded, zca none)")
+    assert len(repr(tiny_data)) < 120

@@ -1,12 +1,12 @@
 """The ``condense`` command line: a thin click + rich layer over the Python API.
 
-The group lives in :mod:`condense.cli.group`; importing this package registers every command
-module with it.
+The group lives in :mod:`condense.cli.group`, the built-in commands' options and help in
+:mod:`condense.cli.commands`, and what each command does in its own module (``run.py``,
+``evaluate.py`` ...), imported when the command runs: ``condense --help`` imports no torch.
 """
 
 from __future__ import annotations
 
-from . import evaluate, hub, importing, listing, run, show  # noqa: F401  (registers commands)
 from .group import cli
 
 

@@ -1,4 +1,4 @@
-"""Options shared by several commands."""
+"""Options shared by several commands (click only: declarations must not import torch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import torch
 
 from ..config import parse_overrides
 
@@ -58,12 +57,6 @@ def set_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def device_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--device", default="auto", show_default=True,
                         help="torch device: auto (cuda if available), cpu, cuda, cuda:1 ...")(f)
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def settings_dict(items: tuple[str, ...]) -> dict[str, str]:

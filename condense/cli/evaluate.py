@@ -1,4 +1,6 @@
-"""``condense eval ARTIFACT``: judge a distilled set; JSON next to it, a table on the terminal."""
+"""``condense eval ARTIFACT``: judge a distilled set; JSON next to it, a table on the terminal.
+
+The options are declared in :mod:`condense.cli.commands`."""
 
 from __future__ import annotations
 
@@ -6,18 +8,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import api, distributed
+from ..devices import resolve_device
 from ..errors import ArtifactError
 from ..hub import pull
 from ..process import tune_allocator
 from ..store import load, save
 from ._console import err_console, out_json, progress_bars
-from ._options import data_options, device_option, resolve_device, set_option, settings_dict
-from .group import cli
+from ._options import settings_dict
+from .hub import hub_warnings
 
 
 def render_result(result: dict[str, Any]) -> Table:
@@ -29,34 +31,18 @@ def render_result(result: dict[str, Any]) -> Table:
     return table
 
 
-@cli.command("eval")
-@click.argument("artifact")
-@click.option("--evaluator", "-e", default="accuracy", show_default=True,
-              help="Evaluator name (`condense list evaluators`).")
-@click.option("--preset", default=None, help="Named protocol preset of the evaluator.")
-@set_option
-@data_options
-@device_option
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--no-save", is_flag=True, help="Do not write <artifact>.eval-<evaluator>.json.")
-@click.option("--model", default=None,
-              help="Evaluation architecture (cross-architecture), same as --set model=NAME.")
-@click.option("--into-metadata", is_flag=True,
-              help="Also record the result in the artifact's metadata (key `evaluations`).")
-@click.option("--no-progress", is_flag=True)
 def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[str, ...],
              data_dir: str | None, download: bool, dataset_config: dict[str, object],
              device: str, seed: int, as_json: bool,
              no_save: bool, model: str | None, into_metadata: bool, no_progress: bool) -> None:
-    """Evaluate ARTIFACT (a .safetensors file or hf://ORG/REPO/FILE) with an evaluator."""
+    """Evaluate ARTIFACT (a .safetensors file or hf://datasets/ORG/REPO/FILE) with an evaluator."""
     # under torchrun the evaluation networks are spread over the ranks; rank 0 writes and prints
     tune_allocator()  # process-wide malloc settings: the CLI owns the process
     dev = str(distributed.init(resolve_device(device)))
     main = distributed.is_main()
     local = artifact
     if artifact.startswith("hf://"):
-        with distributed.rank0_first():
+        with distributed.rank0_first(), hub_warnings():
             local = str(pull(artifact))
     if into_metadata and artifact.startswith("hf://"):
         raise ArtifactError("--into-metadata needs a local artifact; `condense pull` it first")

@@ -1,8 +1,7 @@
-"""``condense list`` and ``condense plugins``: what is installed."""
+"""``condense list`` and ``condense plugins``: what is installed (options: ``commands.py``)."""
 
 from __future__ import annotations
 
-import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -10,12 +9,9 @@ from rich.table import Table
 from ..plugins import failures, plugin_info
 from ..registry import KINDS, describe
 from ._console import out_json
-from .group import cli
+from ._plugins import plugin_commands
 
 
-@cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(sorted(KINDS)))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(kind: str | None, as_json: bool) -> None:
     """List installed methods, samplers, evaluators and datasets (or one KIND)."""
     kinds = [kind] if kind else list(KINDS)
@@ -34,25 +30,23 @@ def list_(kind: str | None, as_json: bool) -> None:
         console.print(table)
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
-    """List loaded plugins: name, distribution, version, hooks (and any that failed).
-
-    `condense --debug plugins` also prints the traceback of each plugin that failed to import.
-    """
-    info = plugin_info()
+    """List loaded plugins: name, distribution, version, hooks, the commands each adds (and any
+    that failed)."""
+    commands = plugin_commands()
+    info = [{**p, "commands": commands.get(p["name"], [])} for p in plugin_info()]
     broken = [{"name": f.name, "distribution": f.distribution, "error": f.error, "kind": f.kind,
                "traceback": f.traceback} for f in failures]
     if as_json:
         out_json(info + [{**b, "failed": True} for b in broken] if broken else info)
         return
     table = Table(title="plugins")
-    for col in ("name", "distribution", "version", "hooks"):
+    for col in ("name", "distribution", "version", "hooks", "commands"):
         table.add_column(col)
     for p in info:
-        table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]))
+        table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]),
+                      ", ".join(p["commands"]))
     for b in broken:
         table.add_row(escape(b["name"]), escape(b["distribution"]), "[red]failed[/]",
-                      escape(b["error"]))
+                      escape(b["error"]), "")
     Console().print(table)

@@ -1,21 +1,19 @@
-"""``condense run METHOD``: distil a dataset and write the artifact."""
+"""``condense run METHOD``: distil a dataset and write the artifact (options: ``commands.py``)."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
 
-import click
-
 from .. import api, distributed
-from ..errors import UnknownComponentError
+from ..devices import resolve_device
+from ..errors import CheckpointError, UnknownComponentError
 from ..process import tune_allocator
 from ..registry import components, get_method
 from ..store import save
 from ._console import err_console, progress_bars
 from ._console import out as print_result
-from ._options import data_options, device_option, resolve_device, set_option, settings_dict
-from .group import cli
+from ._options import settings_dict
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
@@ -34,36 +32,15 @@ def default_out(method: str, dataset: str, ipc: int, seed: int, preset: str | No
     return Path("runs") / f"{tag}-{dataset}-ipc{ipc}-seed{seed}.safetensors"
 
 
-@cli.command()
-@click.argument("method")
-@click.option("--dataset", "-d", required=True, help="Dataset name (`condense list datasets`).")
-@click.option("--ipc", type=int, required=True, help="Synthetic images per class.")
-@click.option("--iterations", type=int, default=None, help="Image updates [default: the method's].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--preset", default=None,
-              help="Named preset of the method (`condense list methods`).")
-@set_option
-@data_options
-@device_option
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Output .safetensors "
-                   "[default: runs/<method>-<dataset>-ipc<N>-seed<S>.safetensors].")
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
-@click.option("--evaluator", default=None,
-              help="Evaluate every `--set eval_every=K` iterations with this evaluator; results "
-                   "go to <out>.eval.jsonl.")
-@click.option("--eval-set", "eval_settings", multiple=True, metavar="KEY=VALUE",
-              help="Settings of the periodic evaluator (repeatable).")
-@click.option("--class-chunk", type=click.IntRange(min=0), default=None,
-              help="Classes per forward pass: bounds memory by the chunk; 0 = auto (all classes "
-                   "unless they exceed device memory) [default: 0]. Same as --set class_chunk=N.")
-@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations: int | None,
         seed: int, preset: str | None, settings: tuple[str, ...], data_dir: str | None,
         download: bool, dataset_config: dict[str, object],
-        device: str, out: str | None, resume: bool, evaluator: str | None,
-        eval_settings: tuple[str, ...], no_progress: bool) -> None:
-    """Distil DATASET into IPC images per class with METHOD; print the artifact path."""
+        device: str, out: str | None, resume: bool, keep_checkpoint: bool,
+        evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool) -> None:
+    """Distil DATASET into IPC images per class with METHOD; print the artifact path.
+
+    Once the artifact is written, the checkpoint beside it is removed unless
+    ``keep_checkpoint`` (an interrupted run leaves it for ``--resume``)."""
     method, preset = _method_and_preset(method, preset)
     overrides = settings_dict(settings)
     if class_chunk is not None:
@@ -80,6 +57,10 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
                                   dataset_config=dataset_config)
     path = Path(out) if out else default_out(method, data.name, ipc, seed, preset)
     ckpt = path.with_name(path.stem + ".ckpt.safetensors")
+    if resume and not ckpt.exists() and path.exists():
+        raise CheckpointError(f"--resume: no checkpoint at {ckpt}: the run that wrote {path} "
+                              f"finished and removed it; rerun with --keep-checkpoint to be able "
+                              f"to extend a finished run")
     if ckpt.exists() and not resume and main:
         err_console.print(f"[yellow]note:[/] {ckpt} exists; pass --resume to continue it "
                           f"(starting afresh overwrites it)")
@@ -88,7 +69,8 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
         err_console.print(f"[bold]{method}[/] on {data.name}, IPC {ipc}, {plan.loop.iterations} "
                           f"iterations, device {dev}{procs}, seed {seed}")
     eval_log = path.with_name(path.stem + ".eval.jsonl") if main else None
-    with progress_bars(not no_progress and main) as report:
+    with progress_bars(not no_progress and main,
+                       every={"distill": plan.loop.log_every}) as report:
         synset = api.distill(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
                             preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
                             resume=resume, evaluator=evaluator,
@@ -96,5 +78,7 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
                             progress=report)
     if main:
         save(synset, path)
+        if not keep_checkpoint:
+            ckpt.unlink(missing_ok=True)  # the artifact is on disk: nothing left to resume
         print_result(str(path))
     distributed.shutdown()

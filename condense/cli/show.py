@@ -1,11 +1,11 @@
-"""``condense show ARTIFACT``: the metadata as a table and a de-normalised PNG image grid."""
+"""``condense show ARTIFACT``: the metadata as a table, a de-normalised PNG image grid and the
+loss curve (options: ``commands.py``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import click
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -14,23 +14,17 @@ from ..api import output_next_to
 from ..hub import pull
 from ..store import load
 from ._console import err_console, out, out_json
-from .group import cli
+from ._plot import save_loss_curve
+from .hub import hub_warnings
 
 
-@cli.command()
-@click.argument("artifact")
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the image grid "
-                   "[default: <artifact>.png; for hf:// paths in the current folder].")
-@click.option("--no-grid", is_flag=True, help="Do not write the image grid.")
-@click.option("--max-per-class", type=int, default=10, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int,
          as_json: bool) -> None:
     """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
     local = artifact
     if artifact.startswith("hf://"):
-        local = str(pull(artifact))
+        with hub_warnings():
+            local = str(pull(artifact))
     synset = load(local)
     meta = dict(synset.meta)
     meta["num_images"] = len(synset)
@@ -42,12 +36,18 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
         table.add_column("value", overflow="fold")
         for key, value in meta.items():
             text = value if isinstance(value, str) else json.dumps(value)
+            if key == "loss_history" and value:
+                text = (f"{len(value)} readings, iteration {value[0][0]}: {value[0][1]:.4g} -> "
+                        f"iteration {value[-1][0]}: {value[-1][1]:.4g}")
             table.add_row(key, text if len(text) < 400 else text[:400] + " …")
         Console().print(table)
     if not no_grid:
         path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
         save_grid(synset, path, max_per_class)
         err_console.print(f"image grid written to {path}")
+        curve = save_loss_curve(synset.meta, path.with_name(path.stem + ".loss.png"))
+        if curve is not None:
+            err_console.print(f"loss curve written to {curve}")
         if as_json:
             return
         out(str(path))

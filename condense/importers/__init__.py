@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..hub import parse
 from . import datadam, idc, mtt, tensors, vico
 from ._common import Extracted, ImportOptions, ImportResult, finish
+from ._remote import fetch, is_remote
 from ._safe_load import safe_torch_load
 
 
@@ -72,13 +74,29 @@ def import_legacy(path: str | os.PathLike[str], *, format: str, dataset: str,
                   **options: Any) -> ImportResult:
     """Read a legacy distilled set; return the SynSet (not saved) and notes for the user.
 
-    ``options`` are the fields of :class:`ImportOptions` (``experiment``, ``zca``, ``factor`` …).
+    ``path`` may be ``hf://datasets/ORG/REPO/PATH`` (pulled through the Hugging Face cache
+    first; recorded as ``meta["imported"]["source"]``), and so may the ``labels``/``lr``
+    options. ``options`` are the fields of :class:`ImportOptions` (``experiment``, ``zca``,
+    ``factor`` …).
     """
     fmt = resolve_format(format)
+    source = None
+    if is_remote(path):  # pulled into the Hugging Face cache first (companion files too)
+        source = parse(str(path), warn=False).uri()
+        path = fetch(str(path))
+    for key in ("labels", "lr"):
+        value = options.get(key)
+        if is_remote(value):
+            options[key] = fetch(value)
+        elif isinstance(value, str):
+            options[key] = Path(value).expanduser()
     opts = ImportOptions(dataset=dataset, **options)
     path = Path(path).expanduser()
     found = fmt.reader(path, opts)
-    return finish(found, path if path.is_file() else _first_file(path), fmt.name, opts)
+    result = finish(found, path if path.is_file() else _first_file(path), fmt.name, opts)
+    if source:
+        result.synset.meta["imported"]["source"] = source
+    return result
 
 
 def _first_file(folder: Path) -> Path:
