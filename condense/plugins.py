@@ -20,6 +20,7 @@ import importlib
 import importlib.metadata
 import os
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import pluggy
@@ -126,7 +127,9 @@ def unknown_hook_message(plugin: object) -> str:
     return "; ".join(parts) or "implements an unknown hook"
 
 
-def _load_entry_points() -> None:
+def _entry_points() -> Iterator[tuple[Any, Any, str, bool]]:
+    """``(entry point, distribution, distribution name, enabled)`` for every installed ``condense``
+    entry point (the first of each name); ``enabled``: allowed by the environment variables."""
     allow = _env_list("CONDENSE_LOAD_PLUGINS")
     block = _env_list("CONDENSE_DISABLED_PLUGINS") or set()
     seen: set[str] = set()
@@ -137,12 +140,15 @@ def _load_entry_points() -> None:
                 continue
             seen.add(ep.name)
             names = {ep.name, dist_name}
-            if allow is not None and not names & allow:
-                continue
-            if names & block or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
-                continue
-            if _register_entry_point(ep, dist_name):
-                _distinfo[ep.name] = (dist_name, dist.version)
+            yield ep, dist, dist_name, (allow is None or bool(names & allow)) and not names & block
+
+
+def _load_entry_points() -> None:
+    for ep, dist, dist_name, enabled in _entry_points():
+        if not enabled or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        if _register_entry_point(ep, dist_name):
+            _distinfo[ep.name] = (dist_name, dist.version)
 
 
 def _register_entry_point(ep: Any, dist_name: str) -> bool:
@@ -174,21 +180,10 @@ def installed_plugins() -> list[dict[str, Any]]:
     """Every installed ``condense`` entry point, read from the package metadata without importing
     (and so without loading) any plugin: ``name``, ``distribution``, ``version`` and ``enabled``
     (whether :func:`load_plugins` would load it under the environment variables above)."""
-    allow = _env_list("CONDENSE_LOAD_PLUGINS")
-    block = _env_list("CONDENSE_DISABLED_PLUGINS") or set()
     autoload = not os.environ.get("CONDENSE_DISABLE_PLUGIN_AUTOLOAD")
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for dist in importlib.metadata.distributions():
-        dist_name = dist.metadata["Name"] or ""
-        for ep in dist.entry_points:
-            if ep.group != GROUP or ep.name in seen:
-                continue
-            seen.add(ep.name)
-            names = {ep.name, dist_name}
-            enabled = autoload and (allow is None or bool(names & allow)) and not names & block
-            out.append({"name": ep.name, "distribution": dist_name, "version": dist.version,
-                        "enabled": enabled})
+    out = [{"name": ep.name, "distribution": dist_name, "version": dist.version,
+            "enabled": autoload and enabled}
+           for ep, dist, dist_name, enabled in _entry_points()]
     return sorted(out, key=lambda d: (d["distribution"], d["name"]))
 
 
