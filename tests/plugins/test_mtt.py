@@ -27,10 +27,19 @@ EXPERT = {"batch_train": 8}
 
 @pytest.fixture(scope="module")
 def expert_dir(tmp_path_factory):
-    """Three experts × 4 epochs on the tiny dataset (shared by the tests that only read them)."""
+    """Three experts × 4 epochs on the tiny dataset (shared by the tests that only read them).
+
+    Trained with one intra-op thread, like the tests that compare against it bitwise: the same
+    computation on the same machine (another thread count may pick other kernels)."""
     out = tmp_path_factory.mktemp("experts")
     data = condense.load_dataset("tiny")
-    condense_mtt.train_experts(data, out, experts=3, epochs=4, model=MODEL, config=EXPERT, seed=5)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        condense_mtt.train_experts(data, out, experts=3, epochs=4, model=MODEL, config=EXPERT,
+                                   seed=5)
+    finally:
+        torch.set_num_threads(before)
     return out
 
 
