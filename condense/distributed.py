@@ -166,9 +166,15 @@ def init(device: str | torch.device = "cpu", *, backend: str | None = None,
 
 
 def shutdown() -> None:
-    """Leave the process group (if one was joined)."""
+    """Leave the process group (if one was joined), once every rank has arrived here.
+
+    The barrier keeps a rank from tearing its group down while a peer is still inside a
+    collective; a process that exits with the group still alive can abort in teardown
+    (``terminate called without an active exception``)."""
     dist = _dist()
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            barrier()
         dist.destroy_process_group()
 
 

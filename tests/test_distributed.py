@@ -92,6 +92,7 @@ def _worker(scenario: str, out: Path) -> None:
                                                             "message": str(exc)}))
             distributed.abandon(0)  # as the CLI does: the dead peer makes teardown unsafe
     torch.save(results, out / f"rank{r}.pt")
+    distributed.shutdown()  # as the CLI does: leave the group before the interpreter exits
 
 
 def _cli(args: list[str]) -> None:
