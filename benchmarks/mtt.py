@@ -7,8 +7,10 @@ unrolled graph, and (optionally) accuracy against `random` at a reduced length.
     python benchmarks/mtt.py --what accuracy           # experts, MTT IPC 1, random; dm-reduced
 
 speed/memory: each configuration runs in its own process (so its peak RSS is its own) against
-throw-away experts (2 × 2 epochs on 20 images per class: the cost of an iteration does not
-depend on what the experts learned). One untimed iteration, then `--iterations` timed ones.
+throw-away experts (2 × 2 epochs on 20 images per class), with the images and syn_lr held
+fixed (lr_img = lr_lr = 0: against such experts they would diverge, and the cost of an
+iteration does not depend on their values). One untimed iteration, then `--iterations` timed
+ones.
 accuracy: `--experts` experts × `--expert-epochs` epochs on the first `--train-limit` images of
 each class, MTT IPC 1 for `--mtt-iterations` iterations (syn_steps 20, expert_epochs 2,
 max_start_epoch 5, the other settings MTT's defaults; `--variants` adds settings per MTT run,
@@ -70,9 +72,9 @@ def log(msg: str) -> None:
 
 
 def quick_experts(folder: Path, data: condense.RealData) -> Path:
-    if not (folder / "expert-0001.safetensors").exists():
-        condense_mtt.train_experts(data, folder, experts=2, epochs=2,
-                                   config={"train_limit": 20, "test_limit": -1})
+    """Throw-away experts (kept in `folder` between runs; trained when missing)."""
+    condense_mtt.train_experts(data, folder, experts=2, epochs=2,
+                               config={"train_limit": 20, "test_limit": -1})
     return folder
 
 
@@ -105,7 +107,7 @@ def child(ipc: int, steps: int, batch_syn: int, iterations: int, experts: str,
         "mtt", dataset=data.name, spec=data.spec, ipc=ipc, seed=0,
         overrides={"experts": experts, "expert_epochs": 1, "max_start_epoch": 2,
                    "syn_steps": steps, "batch_syn": batch_syn, "iterations": iterations + 1,
-                   "checkpoint_every": 0})
+                   "checkpoint_every": 0, "lr_img": 0.0, "lr_lr": 0.0})
     data.class_index()
     reset_peak()
     base = current_mb()
@@ -130,7 +132,9 @@ def run_child(cfg: tuple[int, int, int], iterations: int, experts: Path, device:
     ipc, steps, batch = cfg
     cmd = [sys.executable, __file__, "--child", f"{ipc},{steps},{batch}", "--iterations",
            str(iterations), "--experts-dir", str(experts), "--device", device]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"configuration {cfg} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
