@@ -12,11 +12,11 @@ fixed (lr_img = lr_lr = 0: against such experts they would diverge, and the cost
 iteration does not depend on their values). One untimed iteration, then `--iterations` timed
 ones.
 accuracy: `--experts` experts × `--expert-epochs` epochs on the first `--train-limit` images of
-each class, MTT IPC 1 for `--mtt-iterations` iterations (syn_steps 20, expert_epochs 2,
-max_start_epoch 5, the other settings MTT's defaults; `--variants` adds settings per MTT run,
-default lr_img 1000 and 100; `none` for no MTT run), `random` IPC 1 and the `--others` at the
-same length, each evaluated with
-the `dm-reduced` protocol (3 IN ConvNets × 300 epochs; the learned syn_lr for MTT).
+each class, MTT at `--ipc` (default 1) for `--mtt-iterations` iterations (syn_steps 20,
+expert_epochs 2, max_start_epoch 5, the other settings MTT's defaults; `--variants` adds settings
+per MTT run, default lr_img 1000 and 100; `none` for no MTT run), `random` and the `--others` at
+the same IPC and length, each evaluated with the `dm-reduced` protocol (3 IN ConvNets × 300
+epochs; the learned syn_lr for MTT).
 Every process calls `condense.tune_allocator()`, as the CLI does. Results are JSON lines on
 stdout; progress on stderr.
 """
@@ -150,11 +150,12 @@ def bench_accuracy(args: argparse.Namespace) -> list[dict]:
     experts_s = time.perf_counter() - t0
     settings = {"experts": str(folder), "syn_steps": 20, "expert_epochs": 2,
                 "max_start_epoch": 5, "checkpoint_every": 0, "log_every": 10}
-    sets = [("random", condense.distill("random", dataset=data, ipc=1, seed=0), 0.0, {})]
+    ipc = args.ipc
+    sets = [("random", condense.distill("random", dataset=data, ipc=ipc, seed=0), 0.0, {})]
     for method in [m for m in args.others.split(",") if m]:
         t0 = time.perf_counter()
         try:
-            syn = condense.distill(method, dataset=data, ipc=1, iterations=args.mtt_iterations,
+            syn = condense.distill(method, dataset=data, ipc=ipc, iterations=args.mtt_iterations,
                                    seed=0, device=args.device)
         except condense.UnknownComponentError as exc:
             log(f"skipping {method}: {exc}")
@@ -163,7 +164,7 @@ def bench_accuracy(args: argparse.Namespace) -> list[dict]:
     for variant in [v for v in args.variants.split(";") if v and v != "none"]:
         extra = dict(kv.split("=", 1) for kv in variant.split(",") if "=" in kv)
         t0 = time.perf_counter()
-        syn = condense.distill("mtt", dataset=data, ipc=1, iterations=args.mtt_iterations,
+        syn = condense.distill("mtt", dataset=data, ipc=ipc, iterations=args.mtt_iterations,
                                seed=0, settings={**settings, **extra}, device=args.device,
                                callback=lambda e: log(f"mtt it {e.iteration}: loss {e.loss:.4f}"))
         sets.append(("mtt", syn, time.perf_counter() - t0, extra))
@@ -171,7 +172,7 @@ def bench_accuracy(args: argparse.Namespace) -> list[dict]:
     for name, syn, seconds, extra in sets:
         result = condense.evaluate(syn, evaluator="accuracy", preset="dm-reduced", data=data,
                                    seed=0, device=args.device)
-        rows.append({"what": "accuracy", "set": name, "settings": extra, "ipc": 1,
+        rows.append({"what": "accuracy", "set": name, "settings": extra, "ipc": ipc,
                      "iterations": syn.meta.get("iterations"),
                      "protocol": result.protocol, "accuracy": round(result.metrics["accuracy"], 2),
                      "std": round(result.metrics.get("std", float("nan")), 2),
@@ -196,6 +197,7 @@ def main() -> None:
     p.add_argument("--experts", type=int, default=5, help="--what accuracy: experts")
     p.add_argument("--expert-epochs", type=int, default=10, help="--what accuracy: epochs")
     p.add_argument("--mtt-iterations", type=int, default=200, help="--what accuracy")
+    p.add_argument("--ipc", type=int, default=1, help="--what accuracy: images per class")
     p.add_argument("--variants", default="lr_img=1000;lr_img=100",
                    help="--what accuracy: MTT settings per variant, KEY=V,KEY=V;... ")
     p.add_argument("--others", default="",
