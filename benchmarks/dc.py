@@ -121,9 +121,11 @@ def bench_quality(args: argparse.Namespace, data: condense.RealData) -> None:
         for protocol in args.protocols.split(","):
             t0 = time.perf_counter()
             result = condense.evaluate(syn, evaluator="accuracy", preset=protocol, data=data,
-                                       seed=0)
+                                       seed=0, settings={"num_eval": args.num_eval}
+                                       if args.num_eval else None)
             row = {"what": "quality", "set": method, "ipc": args.ipc, "iterations": its,
-                   "protocol": result.protocol, "mean": round(result.metrics["accuracy"], 2),
+                   "protocol": result.protocol, "num_eval": result.settings["num_eval"],
+                   "mean": round(result.metrics["accuracy"], 2),
                    "std": round(result.metrics["std"], 2),
                    "per_run": [round(v, 2) for v in result.per_run],
                    "published_full_protocol": PUBLISHED.get((method, args.ipc)),
@@ -149,6 +151,8 @@ def main() -> None:
     ap.add_argument("--iterations-high", type=int, default=1, help="speed: timed at IPC > 1")
     ap.add_argument("--ipc", type=int, default=1, help="quality: IPC")
     ap.add_argument("--protocols", default="dm-reduced")
+    ap.add_argument("--num-eval", type=int, default=0,
+                    help="quality: networks per protocol (0 = the preset's)")
     ap.add_argument("--out", default="runs/dc-bench")
     ap.add_argument("--official", help="official: the patched main.py to time")
     args = ap.parse_args()
