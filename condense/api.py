@@ -22,26 +22,29 @@ import torch
 from . import distributed, hub, store
 from .datasets import load_dataset
 from .devices import resolve_device
-from .errors import ConfigError
+from .errors import ConfigError, DatasetError
 from .interfaces import EvalResult, ProgressFn
 from .loop import Plan, StepEvent, resolve_plan, run
 from .realdata import RealData
 from .registry import get_evaluator
 from .store import read_metadata, save
 from .synset import SynSet
+from .validation import check_against_data, validate_synset
 
 __all__ = ["distill", "evaluate", "load", "plan_run", "read_metadata", "save"]
 
 
-def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
+def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+         validate: bool = True) -> SynSet:
     """Read and validate an artifact: a local file, or ``hf://datasets/ORG/REPO/FILE`` (pulled
     through the Hugging Face cache first); raise ArtifactError for a truncated, foreign or newer
-    file.
+    file, or an invalid set (NaN images, unusable mean/std, labels outside ``class_names``;
+    ``validate=False`` reads it anyway, to inspect or repair it).
     ``device="auto"`` means cuda where available, else cpu."""
     text = os.fspath(path)
     if text.startswith(hub.SCHEME):
         text = os.fspath(hub.pull(text))
-    return store.load(text, device=resolve_device(device))
+    return store.load(text, device=resolve_device(device), validate=validate)
 
 
 def plan_run(
@@ -147,10 +150,17 @@ def evaluate(
     progress: ProgressFn | None = None,
 ) -> EvalResult:
     """Judge a distilled set (a SynSet, a file, or ``hf://`` path) with an evaluator.
-    ``device="auto"`` means cuda where available, else cpu."""
+    ``device="auto"`` means cuda where available, else cpu.
+
+    Before any network is trained, the set is validated (:func:`condense.validation.
+    validate_synset`) and checked against the data (same image shape and classes). Without
+    ``data`` and ``data_dir``, the data folder recorded in the set (``meta["data_root"]``) is used
+    while it exists."""
     device = resolve_device(device)
     if not isinstance(synset, SynSet):
         synset = load(synset)
+    else:
+        validate_synset(synset)
     cls = get_evaluator(evaluator)
     values: dict[str, Any] = {}
     if preset:
@@ -161,12 +171,34 @@ def evaluate(
     values.update(settings or {})
     instance = cls(cls.Config.from_dict(values, owner=f"evaluator {cls.name}"))
     if data is None:
-        # the artifact records the dataset settings it was distilled with (imagefolder paths,
-        # image size); the caller's dataset_config overrides them key by key
-        config = {**dict(synset.meta.get("dataset_config") or {}), **dict(dataset_config or {})}
-        data = load_dataset(str(synset.meta["dataset"]), data_dir, download=download,
-                            config=config)
+        data = data_of(synset, data_dir, download=download, dataset_config=dataset_config)
+    check_against_data(synset, data)
     return instance.evaluate(synset, data, seed=seed, device=device, progress=progress)
+
+
+def data_of(synset: SynSet, data_dir: str | os.PathLike[str] | None = None, *,
+            download: bool = False,
+            dataset_config: Mapping[str, Any] | None = None) -> RealData:
+    """The real data ``synset`` was distilled from: its recorded dataset and settings
+    (``dataset_config``: imagefolder paths, image size; the caller's override them key by key),
+    read from ``data_dir``, else from the recorded ``data_root`` while that folder exists, else
+    from the default locations. A set whose recorded folder is gone and whose data is not found
+    elsewhere gets a DatasetError naming that folder."""
+    meta = synset.meta
+    config = {**dict(meta.get("dataset_config") or {}), **dict(dataset_config or {})}
+    name = str(meta.get("dataset"))
+    recorded = meta.get("data_root") if isinstance(meta.get("data_root"), str) else None
+    if data_dir is None and recorded and Path(recorded).is_dir():
+        return load_dataset(name, recorded, download=download, config=config)
+    try:
+        return load_dataset(name, data_dir, download=download, config=config)
+    except DatasetError:
+        if data_dir is not None or not recorded:
+            raise
+        raise DatasetError(
+            f"{name}: the set was distilled from the data in {recorded}, which no longer exists, "
+            f"and the data is not in the default locations either; pass --data-dir FOLDER "
+            f"(data_dir=) pointing at a copy of it") from None
 
 
 def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from .errors import ArtifactError
 from .fileio import atomic_write
 from .synset import SynSet
+from .validation import validate_synset
 
 FORMAT_MARKER = "synset"
 FORMAT_VERSION = 1
@@ -30,10 +31,12 @@ REQUIRED_META = ("method", "dataset", "ipc", "class_names", "mean", "std", "imag
 def save(synset: SynSet, path: str | os.PathLike[str]) -> Path:
     """Write ``synset`` atomically to ``path`` (a temp file renamed into place).
 
-    Refuses (:class:`ArtifactError`) a set whose metadata lacks a key that :func:`load` requires
-    (:data:`REQUIRED_META`), so that what ``save`` writes, ``load`` reads."""
+    Refuses (:class:`ArtifactError`) a set that :func:`load` would refuse: metadata lacking a
+    key of :data:`REQUIRED_META`, or values :func:`condense.validation.validate_synset` rejects
+    (NaN images, std <= 0, labels outside ``class_names`` ...), so that what ``save`` writes,
+    ``load`` reads."""
     path = Path(path)
-    _validate_tensors(synset, str(path))
+    validate_synset(synset, f"{path}: cannot save")
     missing = [k for k in REQUIRED_META if k not in synset.meta]
     if missing:
         raise ArtifactError(
@@ -63,9 +66,13 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _open(Path(path))[1]
 
 
-def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
+def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+         validate: bool = True) -> SynSet:
     """Read and validate a local artifact; raise ArtifactError for a truncated, foreign or newer
-    file. (:func:`condense.load` also takes ``hf://`` paths.)"""
+    file, and for an invalid set (:func:`condense.validation.validate_synset`: NaN images,
+    unusable mean/std, labels outside ``class_names`` ...). ``validate=False`` skips the value
+    checks (shapes are still checked), to inspect or repair such a set.
+    (:func:`condense.load` also takes ``hf://`` paths.)"""
     path = Path(path)
     handle, meta = _open(path)
     with handle as f:
@@ -77,7 +84,10 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") ->
         meta=meta,
         **{k: tensors.get(k) for k in _OPTIONAL},
     )
-    _validate_tensors(synset, str(path))
+    if validate:
+        validate_synset(synset, str(path))
+    else:
+        _check_shapes(synset, str(path))
     return synset
 
 
@@ -127,7 +137,7 @@ def _open(path: Path) -> tuple[Any, dict[str, Any]]:
     return handle, meta
 
 
-def _validate_tensors(s: SynSet, where: str) -> None:
+def _check_shapes(s: SynSet, where: str) -> None:
     if s.images.ndim != 4:
         raise ArtifactError(f"{where}: images must be (N, C, H, W), got {tuple(s.images.shape)}")
     if s.labels.ndim != 1 or s.labels.shape[0] != s.images.shape[0]:

@@ -125,10 +125,16 @@ def evaluate(**params: Any) -> None:
                    "[default: <artifact>.png; for hf:// paths in the current folder]; the loss "
                    "curve goes beside it as <grid stem>.loss.png.")
 @click.option("--no-grid", is_flag=True, help="Do not write the image grid or the loss curve.")
-@click.option("--max-per-class", type=int, default=10, show_default=True)
+@click.option("--max-per-class", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Columns of the grid: images shown per class (fewer when no class has "
+                   "that many).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def show(**params: Any) -> None:
-    """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
+    """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class).
+
+    Rows are labelled with the class names; images with NaN or infinite values are drawn red
+    and reported. The `reproduce` command is printed in full below the table.
+    """
     invoke("condense.cli.show:show", params)
 
 

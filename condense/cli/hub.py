@@ -22,18 +22,20 @@ from ._lazy import CondenseCommand, load
 def hub_warnings() -> Iterator[None]:
     """Show each ``condense.hub.HubPathWarning`` (an ``hf://`` spelling that changed) as one
     yellow ``warning:`` line; other warnings are shown as usual."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FutureWarning)
-        try:
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # type: ignore[assignment]
+            warnings.simplefilter("always", FutureWarning)
             yield
-        finally:
-            kind = load("condense.hub:HubPathWarning")
-            for w in caught:
-                if issubclass(w.category, kind):
-                    err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}",
-                                      highlight=False, soft_wrap=True)
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:
+        # shown after the recording ends: inside it, showwarning would append to `caught`
+        kind = load("condense.hub:HubPathWarning")
+        for w in caught:
+            if issubclass(w.category, kind):
+                err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}",
+                                  highlight=False, soft_wrap=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 PUSH_EPILOG = """\

@@ -6,26 +6,36 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from ..api import output_next_to
 from ..hub import pull
 from ..store import load
+from ..validation import nonfinite_rows, validate_synset
 from ._console import err_console, out, out_json
+from ._grid import save_grid
 from ._plot import save_loss_curve
 from .hub import hub_warnings
 
 
 def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int,
          as_json: bool) -> None:
-    """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
+    """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class, labelled
+    with the class name; as many columns as the fullest class has images, up to
+    ``max_per_class``)."""
     local = artifact
     if artifact.startswith("hf://"):
         with hub_warnings():
             local = str(pull(artifact))
-    synset = load(local)
+    synset = load(local, validate=False)  # NaN images are flagged below, not refused
+    validate_synset(synset, local, finite=False)
+    broken = nonfinite_rows(synset.images)
+    if len(broken):
+        err_console.print(
+            f"[yellow]warning:[/] {len(broken)} of {len(synset)} images contain NaN or infinite "
+            f"values (first: image {int(broken[0])}); drawn red in the grid. condense.load and "
+            f"condense eval refuse this set", highlight=False, soft_wrap=True)
     meta = dict(synset.meta)
     meta["num_images"] = len(synset)
     if as_json:
@@ -39,8 +49,15 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
             if key == "loss_history" and value:
                 text = (f"{len(value)} readings, iteration {value[0][0]}: {value[0][1]:.4g} -> "
                         f"iteration {value[-1][0]}: {value[-1][1]:.4g}")
+            if key == "reproduce" and value:
+                table.add_row(key, "(below the table, in full)")
+                continue
             table.add_row(key, text if len(text) < 400 else text[:400] + " …")
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        if meta.get("reproduce"):  # one unwrapped line, so that a copied command is complete
+            console.print(f"reproduce: {meta['reproduce']}", soft_wrap=True, markup=False,
+                          highlight=False)
     if not no_grid:
         path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
         save_grid(synset, path, max_per_class)
@@ -51,19 +68,3 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
         if as_json:
             return
         out(str(path))
-
-
-def save_grid(synset, path: Path, max_per_class: int = 10) -> Path:  # type: ignore[no-untyped-def]
-    """One row per class, up to ``max_per_class`` images each, de-normalised to pixels."""
-    from torchvision.utils import save_image
-
-    images = synset.denormalize()
-    rows = []
-    for c in range(synset.num_classes):
-        picked = images[synset.labels == c][:max_per_class]
-        pad = max_per_class - picked.shape[0]
-        if pad > 0:
-            picked = torch.cat([picked, torch.zeros(pad, *images.shape[1:])])
-        rows.append(picked)
-    save_image(torch.cat(rows), str(path), nrow=max_per_class, padding=1)
-    return path

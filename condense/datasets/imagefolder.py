@@ -114,6 +114,11 @@ class ImageFolder(DatasetSource):
                     f"{self.name}: no class folders in {train}; images must sit in "
                     f"{train}/<class>/ (a flat folder has no labels)"
                 )
+            if len(names) == 1:
+                raise DatasetError(
+                    f"{self.name}: {train} has one class folder ({names[0]!r}); a classification "
+                    f"set needs at least 2, one sub-folder per class in {train}/<class>/"
+                )
             self._classes = tuple(names)
         return self._classes
 
@@ -148,6 +153,15 @@ class ImageFolder(DatasetSource):
             files = img.scan_class_tree(folder, classes, dataset=self.name, allow_missing=True)
             if not files:
                 raise DatasetError(f"{self.name}: no images in the class folders of {folder}")
+            present = {label for _, label in files}
+            lacking = [c for i, c in enumerate(classes) if i not in present]
+            if lacking:
+                raise DatasetError(
+                    f"{self.name}: {folder} has no images of class(es) "
+                    f"{', '.join(map(repr, lacking[:3]))}{' …' if len(lacking) > 3 else ''} "
+                    f"({len(lacking)} of the {len(classes)} in {train}); accuracy needs test "
+                    f"images of every class: add {folder}/<class>/ folders, or pass --val-dir"
+                )
         images, labels = img.load_cached(
             files,
             classes,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ArtifactError, CondenseError, ConfigError
 from ..hub import parse
 from . import datadam, idc, mtt, tensors, vico
 from ._common import Extracted, ImportOptions, ImportResult, finish
@@ -92,11 +92,42 @@ def import_legacy(path: str | os.PathLike[str], *, format: str, dataset: str,
             options[key] = Path(value).expanduser()
     opts = ImportOptions(dataset=dataset, **options)
     path = Path(path).expanduser()
-    found = fmt.reader(path, opts)
+    try:
+        found = fmt.reader(path, opts)
+    except ArtifactError as exc:
+        other = sniff(path)
+        if other is None or other[0] == fmt.name:
+            raise
+        raise ArtifactError(f"{path}: this looks like a {other[0]} file ({other[1]}), not "
+                            f"{fmt.name}; import it with format {other[0]!r} (-f {other[0]})"
+                            ) from exc
     result = finish(found, path if path.is_file() else _first_file(path), fmt.name, opts)
     if source:
         result.synset.meta["imported"]["source"] = source
     return result
+
+
+def sniff(path: Path) -> tuple[str, str] | None:
+    """``(format, why)`` when ``path`` has the name or the content of a known format; None when
+    it cannot be told (only asked after a reader refused the file, to name the right format)."""
+    if not path.is_file():
+        return None
+    name = path.name.lower()
+    if name.startswith("images_best"):
+        return "mtt", f"named {path.name}"
+    try:
+        obj = safe_torch_load(path)
+    except CondenseError:
+        return None
+    if isinstance(obj, dict) and "net_parameters" in obj:
+        return "datadam", "a DataDAM model_params file"
+    if isinstance(obj, dict) and "data" in obj:
+        if name.startswith("syn_data"):
+            return "datadam", "a dict with 'data' = (images, labels), named syn_data_*"
+        return "vico", "a dict with 'data' = [images, labels] pairs"
+    if isinstance(obj, dict) and {"images", "labels"} <= set(obj):
+        return "tensors", "a dict with 'images' and 'labels'"
+    return None
 
 
 def _first_file(folder: Path) -> Path:
@@ -108,4 +139,4 @@ def _first_file(folder: Path) -> Path:
 
 
 __all__ = ["FORMATS", "Format", "ImportOptions", "ImportResult", "describe_formats",
-           "format_names", "import_legacy", "resolve_format", "safe_torch_load"]
+           "format_names", "import_legacy", "resolve_format", "safe_torch_load", "sniff"]

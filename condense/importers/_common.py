@@ -22,12 +22,23 @@ from ..errors import ArtifactError, ConfigError
 from ..loop.provenance import versions
 from ..registry import get_dataset
 from ..synset import SynSet
+from ..validation import check_finite, datasets_shaped, validate_synset
 
 Space = Literal["normalized", "pixels"]
 
 ZCA_FIT = ("ZCA (eps {eps}) fitted on the whole {dataset} training set after normalising it with "
            "the recorded mean/std, as MTT and DataDAM do with kornia's ZCAWhitening; condense "
            "reproduces it with condense.load_dataset('{dataset}').fit_zca(eps={eps})")
+
+
+#: datasets whose sets the original code normalised with another dataset's statistics
+PIPELINES = {
+    "fashion-mnist": (
+        "recorded Fashion-MNIST's own mean/std (0.2861/0.3530). DM's and DataDAM's official "
+        "scripts have no Fashion-MNIST branch: a set made by running it through their MNIST "
+        "branch is normalised with MNIST's values; if so, re-import with --mean 0.1307 --std "
+        "0.3081, or it is evaluated in the wrong space (lower accuracy, no error)"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,15 +172,20 @@ def finish(found: Extracted, path: Path, fmt: str, opts: ImportOptions) -> Impor
         images = images.permute(0, 3, 1, 2)
         notes.append("images were channel-last (N, H, W, C); transposed to (N, C, H, W)")
     if images.shape[1] != info.channels or tuple(images.shape[2:]) != info.image_size:
+        c, h, w = (int(v) for v in images.shape[1:])
+        fits = [n for n in datasets_shaped(c, h, w) if n != info.name]
+        hint = f" ({', '.join(fits[:4])} have {c}×{h}×{w} images)" if fits else ""
         raise ArtifactError(
-            f"{path}: images are {tuple(images.shape[1:])}, dataset {info.name} is "
-            f"{(info.channels, *info.image_size)}; is --dataset right?"
+            f"{path}: images are {c}×{h}×{w}, dataset {info.name} is "
+            f"{info.channels}×{info.image_size[0]}×{info.image_size[1]}; is --dataset "
+            f"right?{hint}"
         )
-    if not torch.isfinite(images).all():
-        raise ArtifactError(f"{path}: images contain NaN or infinite values")
+    check_finite(images, "images", str(path))
     hard, soft = split_labels(found.labels, len(info.class_names), path)
     if hard.shape[0] != images.shape[0]:
         raise ArtifactError(f"{path}: {images.shape[0]} images but {hard.shape[0]} labels")
+    if found.space == "normalized" and not (opts.mean or opts.std) and info.name in PIPELINES:
+        notes.append(PIPELINES[info.name])
     if opts.zca and found.space == "pixels":
         raise ConfigError(f"--zca: a {fmt} set is stored in pixel space, not ZCA space")
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
@@ -239,6 +255,7 @@ def finish(found: Extracted, path: Path, fmt: str, opts: ImportOptions) -> Impor
     synset = SynSet(images=images.contiguous(), labels=hard, meta=meta, soft_labels=soft,
                     syn_lr=syn_lr.detach().float().reshape(()) if syn_lr is not None else None,
                     zca_mean=zca_mean, zca_transform=zca_transform)
+    validate_synset(synset, str(path))  # what condense.load would refuse is refused here
     return ImportResult(synset, notes)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,10 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
     if path.is_dir():
         raise ArtifactError(f"{path}: is a folder; give the .pt file")
     try:
-        with torch.serialization.safe_globals(numpy_safe_globals()):
+        with torch.serialization.safe_globals(numpy_safe_globals()), warnings.catch_warnings():
+            # torch warns about plain pickles (protocol > 2) before refusing or reading them;
+            # the outcome is reported as one line, so the warning is noise
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
@@ -62,6 +67,10 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise _unreadable(path, exc) from None
+    except (KeyError, IndexError, TypeError, AttributeError, struct.error,
+            UnicodeDecodeError) as exc:  # the unpickler choking on bytes that are no pickle
+        raise _unreadable(path, ValueError(f"malformed pickle data: {type(exc).__name__}")) \
+            from None
 
 
 def _unreadable(path: Path, exc: BaseException) -> ArtifactError:

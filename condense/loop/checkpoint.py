@@ -58,16 +58,47 @@ def load_checkpoint(path: Path, plan: Mapping[str, Any]) -> Checkpoint:
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from None
     if meta.get("condense_format") != "checkpoint":
         raise CheckpointError(f"{path}: not a condense checkpoint")
-    saved, now = comparable(json.loads(meta["plan"])), comparable(dict(plan))
+    saved_plan, iteration = _entries(path, meta, tensors)
+    saved, now = comparable(saved_plan), comparable(dict(plan))
     if saved != now:
         raise CheckpointError(
             f"{path}: checkpoint was made with different settings ({_diff(saved, now)}); resume "
             f"with the same command, or remove the checkpoint to start afresh"
         )
     method_tensors = {k[len(_METHOD):]: t for k, t in tensors.items() if k.startswith(_METHOD)}
-    state = _decode(json.loads(meta.get("method_state", "{}")), method_tensors)
+    try:
+        state = _decode(json.loads(meta.get("method_state", "{}")), method_tensors)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise _damaged(path, "its method state is unreadable") from None
     loop = {k: t for k, t in tensors.items() if not k.startswith(_METHOD)}
-    return Checkpoint(int(meta["iteration"]), loop, state)
+    return Checkpoint(iteration, loop, state)
+
+
+def _damaged(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: damaged checkpoint ({what}); remove it to start afresh, "
+                           f"or resume from a copy made before it was damaged")
+
+
+def _entries(path: Path, meta: Mapping[str, str],
+             tensors: Mapping[str, Tensor]) -> tuple[dict[str, Any], int]:
+    """The plan and iteration of a checkpoint, after checking that every entry a resume needs
+    (``plan``, ``iteration``, the ``syn`` tensor) is there."""
+    missing = [k for k in ("plan", "iteration") if k not in meta]
+    if "syn" not in tensors:
+        missing.append("syn")
+    if missing:
+        raise _damaged(path, f"no {', '.join(repr(k) for k in missing)} entry")
+    try:
+        saved_plan = json.loads(meta["plan"])
+        iteration = int(meta["iteration"])
+    except (json.JSONDecodeError, ValueError):
+        raise _damaged(path, "its 'plan' or 'iteration' entry is unreadable") from None
+    needed = {"loop", "method", "method_config", "sampler", "sampler_config"}
+    if not isinstance(saved_plan, dict) or not needed <= set(saved_plan):
+        raise _damaged(path, "its 'plan' entry is not a run's plan")
+    if iteration < 0:
+        raise _damaged(path, f"iteration {iteration}")
+    return saved_plan, iteration
 
 
 def comparable(plan: Mapping[str, Any]) -> dict[str, Any]:

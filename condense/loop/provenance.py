@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +38,7 @@ def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, A
         "preset": d["preset"],
         "dataset": data.name,
         "dataset_config": dict(data.config),
+        "data_root": _root(data),
         "class_names": list(data.class_names),
         "channels": spec.channels,
         "image_size": list(spec.image_size),
@@ -51,6 +53,14 @@ def synset_meta(plan: Plan, data: RealData, iterations_done: int) -> dict[str, A
         "versions": versions(),
         "reproduce": reproduce_command(plan) + _dataset_flags(data),
     }
+
+
+def _root(data: RealData) -> str | None:
+    """The data folder the set was distilled from, absolute (``condense eval`` reads the data
+    there again when it still exists and no --data-dir is given)."""
+    if data.root is None:
+        return None
+    return str(Path(data.root).expanduser().resolve())
 
 
 def _dataset_flags(data: RealData) -> str:
