@@ -192,9 +192,15 @@ def data_of(synset: SynSet, data_dir: str | os.PathLike[str] | None = None, *,
         return load_dataset(name, recorded, download=download, config=config)
     try:
         return load_dataset(name, data_dir, download=download, config=config)
-    except DatasetError:
-        if data_dir is not None or not recorded:
+    except DatasetError as exc:
+        if not recorded:
             raise
+        if data_dir is not None:
+            if not Path(recorded).is_dir():
+                raise
+            raise DatasetError(f"{exc}\nThe set was distilled from the data in {recorded}: "
+                               f"pass --data-dir {recorded} (or leave --data-dir and "
+                               f"$CONDENSE_DATA_DIR unset)") from None
         raise DatasetError(
             f"{name}: the set was distilled from the data in {recorded}, which no longer exists, "
             f"and the data is not in the default locations either; pass --data-dir FOLDER "

@@ -128,18 +128,19 @@ def datasets_shaped(c: int, h: int, w: int) -> list[str]:
     return sorted(found)
 
 
-def check_against_data(synset: SynSet, data: RealData, where: str = "the set") -> None:
+def check_against_data(synset: SynSet, data: RealData, where: str | None = None) -> None:
     """Raise DatasetError if ``synset`` cannot be evaluated on ``data``: another image shape,
     another number of classes, or other class names. The message says what the set has, what
     the data has, and which change fits (a dataset setting, another folder, another dataset)."""
     _, c, h, w = (int(v) for v in synset.images.shape)
+    at = f"{where}: " if where else ""
     real = data.spec
     rc, (rh, rw) = real.channels, real.image_size
     recorded = synset.meta.get("dataset", "?")
     settings = set(data.source.config.to_dict()) if data.source.config is not None else set()
     if (c, h, w) != (rc, rh, rw):
-        head = (f"{where}: the set holds {_shape(c, h, w)} images but {data.name} gives "
-                f"{_shape(rc, rh, rw)}")
+        head = (f"{at}the set holds {_shape(c, h, w)} images but {data.name} gives "
+                f"{_shape(rc, rh, rw)} images")
         if c != rc and "channels" in settings:
             fix = f"load the data with --data-set channels={c}"
             if (h, w) != (rh, rw) and h == w and "image_size" in settings:
@@ -148,9 +149,12 @@ def check_against_data(synset: SynSet, data: RealData, where: str = "the set") -
             fix = f"load the data at the set's size: --image-size {h}"
         else:
             others = [n for n in datasets_shaped(c, h, w) if n != data.name]
-            hint = f" ({', '.join(others[:4])} have such images)" if others else ""
-            fix = (f"the set was not made from {data.name} although its metadata says "
-                   f"dataset {recorded!r}: re-import it with the right --dataset{hint}")
+            hint = f"; {', '.join(others[:4])} have {c}×{h}×{w} images" if others else ""
+            if recorded == data.name:
+                fix = (f"the set was not made from {data.name}: its metadata names the wrong "
+                       f"dataset (re-import it with the right --dataset{hint})")
+            else:
+                fix = f"evaluate it against the data it was made from ({recorded!r}{hint})"
         raise DatasetError(f"{head}; {fix}")
     names = list(synset.meta.get("class_names") or [])
     k = len(names) if names else (int(synset.labels.max()) + 1 if synset.labels.numel() else 0)
@@ -159,7 +163,7 @@ def check_against_data(synset: SynSet, data: RealData, where: str = "the set") -
     if k != len(real_names):
         listed = f" ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})" if names else ""
         raise DatasetError(
-            f"{where}: the set has {k} classes{listed} but the {data.name} data{source} has "
+            f"{at}the set has {k} classes{listed} but the {data.name} data{source} has "
             f"{len(real_names)} ({', '.join(real_names[:5])}"
             f"{', …' if len(real_names) > 5 else ''}); evaluate it against the data it was "
             f"distilled from (--data-dir)")
@@ -167,7 +171,7 @@ def check_against_data(synset: SynSet, data: RealData, where: str = "the set") -
     if names and not placeholder and names != real_names:
         diff = next(i for i, (a, b) in enumerate(zip(names, real_names, strict=True)) if a != b)
         raise DatasetError(
-            f"{where}: the set's classes differ from the {data.name} data{source} (class {diff} "
+            f"{at}the set's classes differ from the {data.name} data{source} (class {diff} "
             f"is {names[diff]!r} in the set, {real_names[diff]!r} in the data); evaluate it "
             f"against the data it was distilled from (--data-dir)")
 

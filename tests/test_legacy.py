@@ -292,7 +292,8 @@ def test_custom_normalisation_is_recorded(tmp_path, pixels):
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda p, y: {"data": [[p, y]]}, r"images are \(3, 32, 32\).*--dataset"),
+    (lambda p, y: {"data": [[p, y]]},
+     r"images are 3×32×32, dataset tiny is 1×8×8; is --dataset right\? \(cifar10"),
     (lambda p, y: {"data": [[torch.zeros(6, 1, 8, 8), y + 5]]}, r"labels run 5\.\.7"),
     (lambda p, y: {"data": [[torch.zeros(6, 1, 8, 8), y[:4]]]}, r"6 images but 4 labels"),
     (lambda p, y: {"other": 1}, r"not a res_\*\.pt file"),

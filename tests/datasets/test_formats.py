@@ -192,8 +192,9 @@ def test_imagefolder_resize_then_centre_crop(tmp_path: Path) -> None:
     left = Image.new("RGB", (40, 20), (0, 0, 0))
     left.paste((255, 255, 255), (0, 0, 10, 20))  # the left quarter is white: cropped away
     for split in ("train", "val"):
-        (tmp_path / split / "a").mkdir(parents=True)
-        left.save(tmp_path / split / "a" / "x.png")
+        for name in ("a", "b"):  # one class would be refused
+            (tmp_path / split / name).mkdir(parents=True)
+            left.save(tmp_path / split / name / "x.png")
     data = condense.load_dataset("imagefolder", tmp_path, config={"image_size": 10})
     img = data.train.images[0]
     assert img.shape == (3, 10, 10)

@@ -53,8 +53,10 @@ def data_spec(synset: condense.SynSet, data: condense.RealData) -> condense.Data
     if (c, (h, w)) != (real.channels, tuple(real.image_size)):
         raise condense.ConfigError(
             f"the artifact's images are {c}×{h}×{w} but {data.name} gives "
-            f"{real.channels}×{real.image_size[0]}×{real.image_size[1]}; load the dataset with "
-            f"the artifact's dataset settings (e.g. --image-size)")
+            f"{real.channels}×{real.image_size[0]}×{real.image_size[1]}; evaluate it against "
+            f"the data it was distilled from (its metadata: dataset "
+            f"{synset.meta.get('dataset')!r}, settings {synset.meta.get('dataset_config') or {}})"
+            f"; condense.evaluate checks this first and names the fix")
     return condense.DataSpec(channels=c, image_size=(h, w), num_classes=real.num_classes)
 
 
