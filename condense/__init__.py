@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
-    from . import augment, distributed, hub, loop, networks
+    from . import augment, devices, distributed, hub, loop, networks
     from .api import distill, evaluate, load, plan_run, read_metadata, results_path, save
     from .config import Config, setting
     from .datasets import load_dataset
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
 
 #: public name -> the module that defines it (a submodule maps to itself)
 _SOURCES: dict[str, str] = {
-    **{name: f"condense.{name}" for name in ("augment", "distributed", "hub", "loop",
+    **{name: f"condense.{name}" for name in ("augment", "devices", "distributed", "hub", "loop",
                                              "networks")},
     **dict.fromkeys(("distill", "evaluate", "load", "plan_run", "read_metadata", "results_path",
                      "save"), "condense.api"),
@@ -103,7 +103,8 @@ __all__ = [
     "EncoderSampler", "EvalResult", "Evaluator", "FeatureMatching", "Features", "HubError",
     "LoopConfig", "Method", "Plan", "PluginError", "ProgressEvent", "ProgressFn", "RawSplit",
     "RealData", "StepContext", "StepEvent", "SynSet", "UnknownComponentError", "ZCA",
-    "__version__", "augment", "derive_seed", "describe", "distill", "distributed", "evaluate",
+    "__version__", "augment", "derive_seed", "describe", "devices", "distill", "distributed",
+    "evaluate",
     "get_dataset", "get_evaluator", "get_method", "get_sampler", "hookimpl", "hub",
     "keyed_generator",
     "load", "load_dataset", "loop", "networks", "plan_run", "read_metadata", "resolve_plan",

@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Iterator
 
 import click
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -97,7 +96,7 @@ def experts(dataset: str, num_experts: int, epochs: int, model: str, settings: t
     """
     config = ExpertConfig.from_dict(_overrides(settings), owner="condense experts")
     condense.tune_allocator()  # process-wide malloc settings: the CLI owns the process
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    dev = str(condense.devices.resolve_device(device))  # a missing device: one line
     console = Console(stderr=True)
     with console.status(f"loading {dataset}"):
         data = condense.load_dataset(dataset, data_dir, download=download,
