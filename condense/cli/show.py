@@ -8,12 +8,15 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..api import output_next_to
 from ..hub import pull
+from ..records import current_records, stale_note
 from ..store import load
 from ._console import err_console, out, out_json
+from ._outputs import check_writable
 from ._plot import save_loss_curve
 from .hub import hub_warnings
 
@@ -21,11 +24,18 @@ from .hub import hub_warnings
 def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int,
          as_json: bool) -> None:
     """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class)."""
+    path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
+    if not no_grid:
+        check_writable(path, "choose another place with --grid, or pass --no-grid")
     local = artifact
     if artifact.startswith("hf://"):
         with hub_warnings():
             local = str(pull(artifact))
     synset = load(local)
+    records, stale = current_records(local)
+    for record in stale:
+        err_console.print(f"[yellow]note:[/] {escape(stale_note(record))}", highlight=False,
+                          soft_wrap=True)
     meta = dict(synset.meta)
     meta["num_images"] = len(synset)
     if as_json:
@@ -40,9 +50,12 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
                 text = (f"{len(value)} readings, iteration {value[0][0]}: {value[0][1]:.4g} -> "
                         f"iteration {value[-1][0]}: {value[-1][1]:.4g}")
             table.add_row(key, text if len(text) < 400 else text[:400] + " …")
+        for record_path, record in records:
+            metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in record["metrics"].items())
+            table.add_row(f"record {record_path.name}", metrics)
         Console().print(table)
     if not no_grid:
-        path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
         save_grid(synset, path, max_per_class)
         err_console.print(f"image grid written to {path}")
         curve = save_loss_curve(synset.meta, path.with_name(path.stem + ".loss.png"))
