@@ -72,8 +72,9 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
                           f"iterations, device {dev}{procs}, seed {seed}")
     eval_log = path.with_name(path.stem + ".eval.jsonl") if main else None
     with contextlib.ExitStack() as held:  # rank 0 checks and locks the outputs first
-        replaces = main and held.enter_context(
-            claim(path, ckpt, plan, resume=resume, force=force, wait=wait))
+        # under torchrun every rank learns rank 0's outcome: a refusal stops all of them at once
+        replaces = distributed.on_rank0(lambda: bool(held.enter_context(
+            claim(path, ckpt, plan, resume=resume, force=force, wait=wait))))
         stop = held.enter_context(stop_on_signals(not distributed.is_distributed()))
         with progress_bars(not no_progress and main,
                            every={"distill": plan.loop.log_every}) as report:
