@@ -94,6 +94,7 @@ def distill(
     eval_log: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
     callback: Callable[[StepEvent], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SynSet:
     """Distil ``dataset`` with ``method`` at ``ipc`` images per class; return the SynSet.
 
@@ -104,6 +105,9 @@ def distill(
     The result's metadata keeps the loss read every ``loop.log_every`` iterations
     (``meta["loss_history"]``: ``[iteration, loss]`` pairs) and, with periodic evaluation, each
     result (``meta["eval_history"]``); after ``resume`` both start at the resumed iteration.
+
+    ``stop()`` is asked after each iteration; when it answers true the run writes its
+    ``checkpoint`` there and raises :class:`condense.RunInterrupted` (resume continues it).
     """
     device = resolve_device(device)
     plan, data = plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
@@ -128,7 +132,7 @@ def distill(
                 with open(eval_log, "a") as fh:
                     fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
     synset = run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
-                 progress=progress, callback=record, evaluate=eval_fn)
+                 progress=progress, callback=record, evaluate=eval_fn, stop=stop)
     synset.meta["loss_history"] = losses
     if evaluations:
         synset.meta["eval_history"] = evaluations

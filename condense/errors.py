@@ -35,6 +35,22 @@ class CheckpointError(CondenseError):
     """A checkpoint cannot be resumed."""
 
 
+class OutputError(CondenseError):
+    """An output location cannot be written, exists already, or another run holds it."""
+
+
+class RunInterrupted(CondenseError):
+    """A run was asked to stop (Ctrl-C, SIGTERM) and stopped at an iteration boundary.
+
+    ``iteration`` is the iteration reached; ``checkpoint`` the checkpoint written there (``None``
+    when the run had no checkpoint path)."""
+
+    def __init__(self, message: str, *, iteration: int, checkpoint: str | None) -> None:
+        super().__init__(message)
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+
+
 class HubError(CondenseError):
     """A Hugging Face Hub operation failed."""
 

@@ -260,10 +260,20 @@ class Method(Component):
     sampler_defaults: ClassVar[Mapping[str, Any]] = {}
     #: whether the loop should draw an encoder each iteration (``ctx.encoder``)
     needs_encoder: ClassVar[bool] = True
+    #: whether one iteration may run on a subset of the classes (``classes=`` of the loop, or
+    #: one ``torchrun`` rank's share). ``False`` for methods whose step needs the whole set at
+    #: once (a network trained on every class between image updates, an unrolled student); the
+    #: loop then refuses a class subset before any work, naming the method.
+    class_shardable: ClassVar[bool] = True
 
     def auto_overrides(self, spec: DataSpec, ipc: int) -> dict[str, Any]:
         """Data-dependent defaults (e.g. a larger image LR at high IPC); keys as for ``--set``."""
         return {}
+
+    def check(self, spec: DataSpec, ipc: int) -> None:
+        """Refuse a plan this method cannot run (raise :class:`ConfigError` naming the fix). Called
+        when the plan is resolved, before any data is loaded or written, with the config already
+        set (``self.config``). Default: everything the config accepts is runnable."""
 
     def initialize(self, data: RealData, *, ipc: int, seed: int,
                    sampler: EncoderSampler) -> Tensor | None:

@@ -8,6 +8,7 @@ Tensors: ``images`` (N,C,H,W) float32, ``labels`` (N,) int64, optional ``soft_la
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -89,6 +90,23 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
     else:
         _check_shapes(synset, str(path))
     return synset
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of an artifact's tensors: their names, dtypes, shapes and bytes, the metadata
+    left out (so ``eval --into-metadata`` does not change it). Evaluation records carry it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+            header.pop("__metadata__", None)
+            digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({_short(exc)})") from None
+    return digest.hexdigest()
 
 
 def _open(path: Path) -> tuple[Any, dict[str, Any]]:

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ITER=${ITERATIONS:-500}
 out=$(.venv/bin/condense run datadam --dataset fashion-mnist --ipc 10 --iterations "$ITER" \
-      --out runs/datadam-fashion-mnist-ipc10.safetensors)
+      --out runs/datadam-fashion-mnist-ipc10.safetensors --force)
 .venv/bin/condense eval "$out" --preset datadam-reduced

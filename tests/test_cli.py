@@ -390,21 +390,21 @@ def test_checkpoint_policy(runner, tmp_path, monkeypatch):
     ckpt = tmp_path / "s.ckpt.safetensors"
     assert runner.invoke(cli, [*RUN_TINY, "--out", str(out)]).exit_code == 0
     assert out.exists() and not ckpt.exists()
-    r = runner.invoke(cli, [*RUN_TINY, "--out", str(out)])
+    r = runner.invoke(cli, [*RUN_TINY, "--out", str(out), "--force"])
     assert r.exit_code == 0 and "pass --resume" not in r.stderr  # no leftover to warn about
-    assert runner.invoke(cli, [*RUN_TINY, "--out", str(out), "--keep-checkpoint"]).exit_code == 0
-    assert ckpt.exists()
-    r = runner.invoke(cli, [*RUN_TINY, "--out", str(out)])
+    r = runner.invoke(cli, [*RUN_TINY, "--out", str(out), "--keep-checkpoint", "--force"])
+    assert r.exit_code == 0 and ckpt.exists()
+    r = runner.invoke(cli, [*RUN_TINY, "--out", str(out), "--force"])
     assert "pass --resume" in r.stderr and not ckpt.exists()
     r = runner.invoke(cli, [*RUN_TINY, "--out", str(out), "--resume"])
     assert r.exit_code == 1 and "finished and removed it" in r.stderr
 
-    import condense.cli.run as run_body
+    import condense.cli._run_outputs as run_outputs
 
     def fail(*args, **kwargs):
         raise condense_errors.ArtifactError("disk full")
 
-    monkeypatch.setattr(run_body, "save", fail)  # the artifact is not written: keep the ckpt
+    monkeypatch.setattr(run_outputs, "save", fail)  # the artifact is not written: keep the ckpt
     r = runner.invoke(cli, [*RUN_TINY, "--out", str(tmp_path / "f.safetensors")])
     assert r.exit_code == 1 and "disk full" in r.stderr
     assert (tmp_path / "f.ckpt.safetensors").exists()

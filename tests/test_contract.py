@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 
 import pytest
 import torch
@@ -46,12 +47,20 @@ def test_every_method_resolves_with_each_of_its_presets():
     loop_fields = set(condense.LoopConfig.field_names())
     for name, (cls, _) in components("methods").items():
         assert set(cls.loop_defaults) <= loop_fields, name
-        plans = [condense.resolve_plan(name, dataset="x", spec=SPEC, ipc=2)]
-        plans += [condense.resolve_plan(name, dataset="x", spec=SPEC, ipc=2, preset=p)
+        plans = [condense.resolve_plan(name, dataset="x", spec=SPEC, ipc=1)]
+        # a preset is checked at the IPC it names (methods may refuse others: Method.check), on
+        # a spec with as many classes as the largest dataset presets exist for
+        wide = dataclasses.replace(SPEC, num_classes=200)
+        plans += [condense.resolve_plan(name, dataset="x", spec=wide, ipc=_preset_ipc(p), preset=p)
                   for p in cls.presets if not _needs_files(cls, p)]
         for plan in plans:
             assert isinstance(plan.method, cls) and plan.loop.iterations >= 0
             assert plan.method.state_dict() is not None
+
+
+def _preset_ipc(preset):  # presets are named <dataset>-ipc<N>
+    match = re.search(r"ipc(\d+)$", preset)
+    return int(match.group(1)) if match else 1
 
 
 def _needs_files(cls, preset):  # presets naming an external file (e.g. expert trajectories)
@@ -332,3 +341,38 @@ def test_a_resumable_method_setting_may_change_on_resume(tmp_path, tiny_rgb):
                               tiny_rgb, checkpoint=ckpt, resume=True)
     finally:
         pm.unregister(name="noted-plugin")
+
+
+class Picky(condense.Method):
+    """A method that runs only at even IPC and only on the whole class set."""
+
+    name = "picky"
+    needs_encoder = False
+    class_shardable = False
+    loop_defaults = {"init": "real", "dsa_strategy": "none"}
+
+    def check(self, spec, ipc):
+        if ipc % 2:
+            raise condense.ConfigError(f"picky needs an even IPC, not {ipc}")
+
+    def iteration(self, ctx):
+        loss = ctx.syn_images(ctx.classes).square().mean()
+        loss.backward()
+        return loss.detach()
+
+
+def test_method_check_refuses_a_plan_before_any_data(tiny_rgb):
+    with pytest.raises(condense.ConfigError, match="even IPC, not 3"):
+        condense.resolve_plan(Picky, dataset="x", spec=tiny_rgb.spec, ipc=3)
+    plan = condense.resolve_plan(Picky, dataset="x", spec=tiny_rgb.spec, ipc=2,
+                                 overrides={"iterations": 1, "checkpoint_every": 0})
+    assert condense.loop.run(plan, tiny_rgb).images.shape[0] == 2 * tiny_rgb.spec.num_classes
+
+
+def test_a_method_that_is_not_class_shardable_refuses_a_class_subset(tiny_rgb):
+    plan = condense.resolve_plan(Picky, dataset="x", spec=tiny_rgb.spec, ipc=2,
+                                 overrides={"iterations": 1, "checkpoint_every": 0})
+    with pytest.raises(condense.ConfigError, match="picky cannot run on a subset of the classes"):
+        condense.loop.run(plan, tiny_rgb, classes=[0])
+    every = list(range(tiny_rgb.spec.num_classes))[::-1]  # all classes, in any order: allowed
+    assert condense.loop.run(plan, tiny_rgb, classes=every).images.shape[0] == 2 * len(every)

@@ -237,6 +237,14 @@ def test_torchrun_cli_writes_once_on_rank0(tmp_path, tiny_rgb):
     assert _max_diff(condense.load(out).images, one) < TOL
     # rank 0 wrote the artifact once and then removed the finished run's checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.safetensors"]
+    # the same command again: rank 0 refuses the existing --out and every rank stops with it
+    # (not only rank 0, leaving the others waiting in a collective until the timeout)
+    again = [*cmd[:cmd.index("--master-port") + 1], str(_free_port()),
+             *cmd[cmd.index("--master-port") + 2:]]
+    r = subprocess.run(again, env=_env(), capture_output=True, text=True,
+                       timeout=WORKER_TIMEOUT_S)
+    assert r.returncode != 0
+    assert "exists; pass --force to replace it" in r.stderr
 
 
 # ---------------------------------------------------------------------------------------------

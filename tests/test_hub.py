@@ -689,6 +689,26 @@ def test_a_push_that_keeps_losing_the_race_stops_with_a_clear_error(tmp_path, fa
     assert fake_hub.files("my-lab/dm-tiny")["condense-index.json"] == index_before
 
 
+def test_push_leaves_out_records_of_an_earlier_set(tmp_path, fake_hub):
+    from condense.records import DIGEST_KEY
+    from condense.store import content_digest
+
+    art = make_artifact(tmp_path)
+    current = art.with_name(f"{art.stem}.eval-centroid-test.json")
+    record = json.loads(current.read_text())
+    current.write_text(json.dumps({**record, DIGEST_KEY: content_digest(art)}))
+    stale = art.with_name(f"{art.stem}.eval-accuracy.json")
+    stale.write_text(json.dumps({**record, "evaluator": "accuracy", DIGEST_KEY: "0" * 64}))
+    result = push(art, "my-lab/dm-tiny")
+    files = fake_hub.commits[0]["files"]
+    assert "tiny/ipc2/seed0/dm.eval-centroid-test.json" in files
+    assert "tiny/ipc2/seed0/dm.eval-accuracy.json" not in files
+    assert result.ignored == (str(stale),)
+    r = CliRunner().invoke(cli, ["push", str(art), "my-lab/dm-tiny"])
+    assert r.exit_code == 0, r.output
+    assert f"note: ignoring {stale}: it was made for an earlier set at that path" in r.stderr
+
+
 def test_push_to_a_branch(tmp_path, fake_hub):
     result = push(make_artifact(tmp_path), "my-lab/dm-tiny", revision="v1")
     assert "tiny/ipc2/seed0/dm.safetensors" in fake_hub.files("my-lab/dm-tiny", "v1")

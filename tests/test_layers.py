@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("condense.interfaces",),
     ("condense.hookspecs", "condense.plugins", "condense.registration", "condense.registry",
      "condense.networks", "condense.samplers", "condense.baselines", "condense.datasets"),
-    ("condense.store", "condense.validation"),
+    ("condense.store", "condense.records", "condense.validation"),
     ("condense.loop",),
     ("condense.api", "condense.hub", "condense.importers"),
     ("condense.cli", "condense.__main__", "condense"),

@@ -45,9 +45,11 @@ def _run_epilog() -> str:
         settings.
 
         When the artifact is written, the checkpoint <out>.ckpt.safetensors is removed (pass
-        --keep-checkpoint to keep it); an interrupted run leaves it for --resume. Where stderr is
-        not a terminal (a batch log), a progress line is printed every log_every iterations and
-        at least every 30 s.
+        --keep-checkpoint to keep it). Ctrl-C or SIGTERM finishes the current iteration, writes
+        the checkpoint there and prints the command that resumes it (a second Ctrl-C stops at
+        once). While a run writes --out it holds <out>.lock: a second run to the same --out
+        stops (or waits, with --wait). Where stderr is not a terminal (a batch log), a progress
+        line is printed every log_every iterations and at least every 30 s.
 
         Examples:
 
@@ -72,8 +74,12 @@ def _run_epilog() -> str:
 @data_options
 @device_option
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Output .safetensors "
+              help="Output .safetensors; missing folders are created "
                    "[default: runs/<method>-<dataset>-ipc<N>-seed<S>.safetensors].")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists (its <out>.eval-*.json records are removed).")
+@click.option("--wait", is_flag=True,
+              help="If another run is writing --out, wait for it to end instead of stopping.")
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint next to --out (<out>.ckpt.safetensors).")
 @click.option("--keep-checkpoint", is_flag=True,
@@ -183,7 +189,8 @@ def _local_or_hub(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--dataset", "-d", required=True, shell_complete=complete("datasets"),
               help="The real dataset the set was distilled from.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Output .safetensors [default: imported/<method>-<dataset>-ipc<N>.safetensors].")
+              help="Output .safetensors; missing folders are created "
+                   "[default: imported/<method>-<dataset>-ipc<N>.safetensors].")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--experiment", type=int, default=-1, show_default=True,
               help="vico/datadam: which experiment of the file (-1 = last, as DC-BENCH).")

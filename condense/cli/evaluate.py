@@ -4,7 +4,6 @@ The options are declared in :mod:`condense.cli.commands`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,11 @@ from ..devices import resolve_device
 from ..errors import ArtifactError
 from ..hub import pull
 from ..process import tune_allocator
+from ..records import DIGEST_KEY, content_digest
 from ..store import load, save
 from ._console import err_console, out_json, progress_bars
 from ._options import settings_dict
+from ._outputs import after_result, check_writable, write_record
 from .hub import hub_warnings
 
 
@@ -47,6 +48,11 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
     if into_metadata and artifact.startswith("hf://"):
         raise ArtifactError("--into-metadata needs a local artifact; `condense pull` it first")
     synset = load(local)
+    if main and not no_save:
+        check_writable(api.results_path(artifact, evaluator),
+                       "pass --no-save to skip the record (--json prints it)")
+    if main and into_metadata:
+        check_writable(local, "leave out --into-metadata, or copy the artifact somewhere writable")
     overrides = settings_dict(settings)
     if model:
         overrides["model"] = model
@@ -55,18 +61,11 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
                               preset=preset, data_dir=data_dir, download=download,
                               dataset_config=dataset_config, seed=seed,
                               device=dev, progress=report)
-    payload = {"artifact": artifact, **result.to_dict()}
+    payload = {"artifact": artifact, DIGEST_KEY: content_digest(local), **result.to_dict()}
     if not main:
         distributed.shutdown()
         return
-    if not no_save:
-        path = api.results_path(artifact, result.evaluator)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        err_console.print(f"results written to {path}")
-    if into_metadata:
-        synset.meta.setdefault("evaluations", {})[result.protocol] = payload
-        save(synset, local)
-        err_console.print(f"result recorded in {local} (metadata key `evaluations`)")
+    # the result first: a failed write below must not lose hours of evaluation
     if as_json:
         out_json(payload)
     else:
@@ -75,6 +74,14 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
         settings_line = ", ".join(f"{k}={v}" for k, v in payload["settings"].items())
         console.print(f"protocol {payload['protocol']}: {settings_line}", soft_wrap=True,
                       highlight=False, markup=False)
+    if not no_save:
+        path = api.results_path(artifact, result.evaluator)
+        write_record(path, payload)
+        err_console.print(f"results written to {path}")
+    if into_metadata:
+        synset.meta.setdefault("evaluations", {})[result.protocol] = payload
+        after_result(local, lambda: save(synset, local))
+        err_console.print(f"result recorded in {local} (metadata key `evaluations`)")
     distributed.shutdown()
 
 

@@ -32,6 +32,7 @@ from ..plugins import installed_plugins, load_plugins, pm
 from ..version import __version__
 from . import commands
 from ._console import err_console
+from ._interrupt import ARGS_KEY
 from ._lazy import load
 
 #: commands declared in modules that are imported only when the command is used (or its own
@@ -122,6 +123,7 @@ class CondenseGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta[ARGS_KEY] = list(args)  # the command's own words (a resume command repeats them)
         name, command, rest = super().resolve_command(ctx, args)
         rest, debug = _strip_debug(rest)
         obj = ctx.ensure_object(dict)

@@ -82,6 +82,9 @@ def push(artifact: str, repo_id: str, private: bool, revision: str | None, messa
         result = load("condense.hub:push")(
             artifact, repo_id, private=private, revision=revision, message=message,
             path_in_repo=path_in_repo, license=license_, preview=not no_preview)
+    for record in result.ignored:  # made for an earlier set at that path: not uploaded
+        note = load("condense.records:stale_note")(record)
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     err_console.print(f"uploaded {', '.join(escape(f) for f in result.files)}", highlight=False,
                       soft_wrap=True)
     if result.attempts > 1:

@@ -12,6 +12,7 @@ from ..importers import import_legacy
 from ..store import save
 from ._console import err_console
 from ._console import out as print_result
+from ._outputs import check_writable
 from .hub import hub_warnings
 
 
@@ -26,6 +27,9 @@ def import_(file: str, fmt: str, dataset: str, out: str | None, force: bool, exp
     pickled code is refused. The normalisation/ZCA the images are in is recorded so the
     imported set evaluates correctly. See docs/importing.md for each format.
     """
+    fix = "choose another place with --out"
+    if out:
+        check_writable(out, fix)
     with hub_warnings():  # FILE, --labels, --lr may be hf://datasets/… paths: pulled first
         result = import_legacy(file, format=fmt, dataset=dataset, experiment=experiment,
                                labels=labels, lr=lr_file, syn_lr=syn_lr, zca=zca,
@@ -38,6 +42,7 @@ def import_(file: str, fmt: str, dataset: str, out: str | None, force: bool, exp
             else Path("imported") / f"{m['method']}-{m['dataset']}-ipc{m['ipc']}.safetensors")
     if path.exists() and not force:
         raise ArtifactError(f"{path} exists; pass --force to overwrite it or --out elsewhere")
+    check_writable(path, fix)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     save(synset, path)

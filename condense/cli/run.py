@@ -10,10 +10,11 @@ from ..devices import resolve_device
 from ..errors import CheckpointError, UnknownComponentError
 from ..process import tune_allocator
 from ..registry import components, get_method
-from ..store import save
 from ._console import err_console, progress_bars
 from ._console import out as print_result
+from ._interrupt import stop_on_signals
 from ._options import settings_dict
+from ._run_outputs import claim, write_artifact
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
@@ -36,7 +37,8 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
         seed: int, preset: str | None, settings: tuple[str, ...], data_dir: str | None,
         download: bool, dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, keep_checkpoint: bool,
-        evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool) -> None:
+        evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool,
+        force: bool = False, wait: bool = False) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path.
 
     Once the artifact is written, the checkpoint beside it is removed unless
@@ -69,16 +71,21 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
         err_console.print(f"[bold]{method}[/] on {data.name}, IPC {ipc}, {plan.loop.iterations} "
                           f"iterations, device {dev}{procs}, seed {seed}")
     eval_log = path.with_name(path.stem + ".eval.jsonl") if main else None
-    with progress_bars(not no_progress and main,
-                       every={"distill": plan.loop.log_every}) as report:
-        synset = api.distill(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
-                            preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
-                            resume=resume, evaluator=evaluator,
-                            eval_settings=settings_dict(eval_settings), eval_log=eval_log,
-                            progress=report)
-    if main:
-        save(synset, path)
-        if not keep_checkpoint:
-            ckpt.unlink(missing_ok=True)  # the artifact is on disk: nothing left to resume
-        print_result(str(path))
+    with contextlib.ExitStack() as held:  # rank 0 checks and locks the outputs first
+        # under torchrun every rank learns rank 0's outcome: a refusal stops all of them at once
+        replaces = distributed.on_rank0(lambda: bool(held.enter_context(
+            claim(path, ckpt, plan, resume=resume, force=force, wait=wait))))
+        stop = held.enter_context(stop_on_signals(not distributed.is_distributed()))
+        with progress_bars(not no_progress and main,
+                           every={"distill": plan.loop.log_every}) as report:
+            synset = api.distill(method, dataset=data, ipc=ipc, iterations=iterations, seed=seed,
+                                 preset=preset, settings=overrides, device=dev, checkpoint=ckpt,
+                                 resume=resume, evaluator=evaluator,
+                                 eval_settings=settings_dict(eval_settings), eval_log=eval_log,
+                                 progress=report, stop=stop)
+        if main:
+            write_artifact(synset, path, ckpt, replaces=replaces)
+            if not keep_checkpoint:
+                ckpt.unlink(missing_ok=True)  # the artifact is on disk: nothing left to resume
+            print_result(str(path))
     distributed.shutdown()

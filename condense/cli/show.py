@@ -7,14 +7,17 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..api import output_next_to
 from ..hub import pull
+from ..records import current_records, stale_note
 from ..store import load
 from ..validation import nonfinite_rows, validate_synset
 from ._console import err_console, out, out_json
 from ._grid import save_grid
+from ._outputs import check_writable
 from ._plot import save_loss_curve
 from .hub import hub_warnings
 
@@ -24,6 +27,9 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
     """Show ARTIFACT's metadata and write a PNG grid of its images (one row per class, labelled
     with the class name; as many columns as the fullest class has images, up to
     ``max_per_class``)."""
+    path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
+    if not no_grid:
+        check_writable(path, "choose another place with --grid, or pass --no-grid")
     local = artifact
     if artifact.startswith("hf://"):
         with hub_warnings():
@@ -36,6 +42,10 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
             f"[yellow]warning:[/] {len(broken)} of {len(synset)} images contain NaN or infinite "
             f"values (first: image {int(broken[0])}); drawn red in the grid. condense.load and "
             f"condense eval refuse this set", highlight=False, soft_wrap=True)
+    records, stale = current_records(local)
+    for record in stale:
+        err_console.print(f"[yellow]note:[/] {escape(stale_note(record))}", highlight=False,
+                          soft_wrap=True)
     meta = dict(synset.meta)
     meta["num_images"] = len(synset)
     if as_json:
@@ -53,13 +63,16 @@ def show(artifact: str, grid_path: str | None, no_grid: bool, max_per_class: int
                 table.add_row(key, "(below the table, in full)")
                 continue
             table.add_row(key, text if len(text) < 400 else text[:400] + " …")
+        for record_path, record in records:
+            metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in record["metrics"].items())
+            table.add_row(f"record {record_path.name}", metrics)
         console = Console()
         console.print(table)
         if meta.get("reproduce"):  # one unwrapped line, so that a copied command is complete
             console.print(f"reproduce: {meta['reproduce']}", soft_wrap=True, markup=False,
                           highlight=False)
     if not no_grid:
-        path = Path(grid_path) if grid_path else output_next_to(artifact, ".png")
         save_grid(synset, path, max_per_class)
         err_console.print(f"image grid written to {path}")
         curve = save_loss_curve(synset.meta, path.with_name(path.stem + ".loss.png"))

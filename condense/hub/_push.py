@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, HubError
+from ..records import content_digest, is_stale
 from ..store import load
 from . import _card, _preview
 from ._errors import hub_errors, offline, translate
@@ -48,6 +49,9 @@ class PushResult:
     commit_url: str
     license: str
     attempts: int = 1
+    #: evaluation records beside the artifact that were not uploaded: made for an earlier set at
+    #: that path (their ``artifact_sha256`` differs, :mod:`condense.records`)
+    ignored: tuple[str, ...] = ()
 
 
 def default_path_in_repo(meta: dict[str, Any]) -> str:
@@ -159,6 +163,9 @@ def push(artifact: str | os.PathLike[str], repo_id: str, *, private: bool = Fals
         raise HubError(f"--license {license!r}: give a Hub licence id such as mit, cc-by-4.0, "
                        f"other (https://huggingface.co/docs/hub/repositories-licenses)")
     evals = eval_files(path)
+    digest = content_digest(path) if evals else ""
+    ignored = tuple(str(p) for _, p, record in evals if is_stale(record, digest))
+    evals = [e for e in evals if not is_stale(e[2], digest)]
     if offline():
         raise HubError("offline mode is on (HF_HUB_OFFLINE); unset it to push")
     token = _token()
@@ -231,4 +238,5 @@ def push(artifact: str | os.PathLike[str], repo_id: str, *, private: bool = Fals
         commit_url=str(getattr(info, "commit_url", info)),
         license=chosen,
         attempts=attempt,
+        ignored=ignored,
     )

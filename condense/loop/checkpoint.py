@@ -101,6 +101,26 @@ def _entries(path: Path, meta: Mapping[str, str],
     return saved_plan, iteration
 
 
+def checkpoint_iteration(path: Path) -> int:
+    """The iteration a checkpoint continues from, read from its header (no tensors loaded)."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+        return int(meta["iteration"])
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from None
+
+
+def check_resume_point(path: Path | str | None, iteration: int, iterations: int) -> None:
+    """Refuse a checkpoint past the run's end: its images are ``iteration`` updates in, and an
+    artifact that said ``iterations`` would be false."""
+    if iteration > iterations:
+        raise CheckpointError(
+            f"{path}: the checkpoint is at iteration {iteration}, past --iterations "
+            f"{iterations}; resume with --iterations {iteration} or more, or remove the "
+            f"checkpoint to start afresh")
+
+
 def comparable(plan: Mapping[str, Any]) -> dict[str, Any]:
     """The plan without the settings that may change on resume (``setting(resumable=True)``);
     settings a checkpoint lacks (made before they existed) count as their defaults."""

@@ -97,7 +97,7 @@ def resolve_plan(
         for key, value in layer.items():
             bucket, field = router.route(key)
             buckets[bucket][field] = value
-    return Plan(
+    plan = Plan(
         method=method_cls(method_cls.Config.from_dict(buckets["method"], owner=method_cls.name)),
         sampler=sampler_cls(sampler_cls.Config.from_dict(buckets["sampler"],
                                                          owner=f"sampler {sampler_cls.name}")),
@@ -107,6 +107,8 @@ def resolve_plan(
         seed=seed,
         preset=preset,
     )
+    plan.method.check(spec, ipc)
+    return plan
 
 
 class _Router:

@@ -18,12 +18,12 @@ import torch
 from torch import Tensor
 
 from .. import augment
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, RunInterrupted
 from ..interfaces import Method, ProgressEvent, ProgressFn
 from ..realdata import RealData
 from ..rng import keyed_generator
 from ..synset import SynSet
-from .checkpoint import momentum_of
+from .checkpoint import check_resume_point, momentum_of
 from .context import LoopContext
 from .plan import Plan
 from .provenance import synset_meta
@@ -51,6 +51,7 @@ def run(
     evaluate: Callable[[SynSet, int], Any] | None = None,
     classes: Sequence[int] | None = None,
     stop_after: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SynSet:
     """Run ``plan`` on ``data`` and return the distilled :class:`SynSet`.
 
@@ -58,10 +59,15 @@ def run(
     iterations; with ``resume`` the run continues from it. ``evaluate(synset, iteration)`` is
     called every ``loop.eval_every`` iterations. ``classes`` restricts which classes this process
     updates (manual sharding); ``stop_after`` ends early after that many iterations (tests,
-    preemption). ``loop.class_chunk`` 0 resolves to all classes unless they would not fit in
-    memory (:func:`condense.loop.memory.resolve_class_chunk`). ``data`` and ``plan`` are left
-    unchanged: the run works on its own copy of the data (ZCA fitted there, images on the
-    device) and on a fresh method instance.
+    preemption). ``stop()`` is asked after each iteration: when it answers true before the end,
+    the run writes a checkpoint at that iteration (if it has a ``checkpoint`` path) and raises
+    :class:`condense.RunInterrupted` (``--resume`` continues bitwise as if uninterrupted; a
+    command line passes a flag set by Ctrl-C/SIGTERM); a sharded run of several processes does
+    not ask it (the ranks could disagree on where to stop). ``loop.class_chunk`` 0 resolves to
+    all classes unless they would not fit in memory
+    (:func:`condense.loop.memory.resolve_class_chunk`). ``data`` and ``plan`` are left unchanged:
+    the run works on its own copy of the data (ZCA fitted there, images on the device) and on a
+    fresh method instance.
 
     In a process group of several ranks (``torchrun``, :func:`condense.distributed.init`) and
     without ``classes``, the classes are sharded over the ranks and the result equals one process
@@ -85,6 +91,7 @@ def run(
     start = 0
     if resume:
         saved = shard.load(Path(checkpoint) if checkpoint is not None else None, plan_dict)
+        check_resume_point(checkpoint, saved.iteration, loop.iterations)
         _restore(saved.tensors, syn, optimizer)
         method.load_state_dict(saved.method_state)
         start = saved.iteration
@@ -125,9 +132,21 @@ def run(
             save(done)
         if evaluate is not None and loop.eval_every and done % loop.eval_every == 0:
             evaluate(result(done), done)
+        if stop is not None and not shard.collective and done < end and stop():
+            _interrupt(done, loop.iterations, checkpoint, save)
     if checkpoint is not None and end > start:
         save(end)
     return result(end)
+
+
+def _interrupt(done: int, total: int, checkpoint: str | Path | None,
+               save: Callable[[int], None]) -> None:
+    if checkpoint is None:
+        raise RunInterrupted(f"stopped at iteration {done} of {total} (no checkpoint path: "
+                             f"nothing to resume from)", iteration=done, checkpoint=None)
+    save(done)
+    raise RunInterrupted(f"stopped at iteration {done} of {total}; checkpoint written to "
+                         f"{checkpoint}", iteration=done, checkpoint=str(checkpoint))
 
 
 def _restore(tensors: dict[str, Tensor], syn: Tensor, optimizer: torch.optim.Optimizer) -> None:

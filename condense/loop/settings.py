@@ -30,11 +30,9 @@ class LoopConfig(Config):
     autocast: Literal["none", "bf16"] = "none"  # bf16 autocast of the encoder pass (GPU)
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ValueError("iterations must be >= 0")
-        if self.batch_real < 1:
-            raise ValueError("batch_real must be >= 1")
-        if self.class_chunk < 0:
-            raise ValueError("class_chunk must be >= 0")
-        if self.microbatch < 0:
-            raise ValueError("microbatch must be >= 0")
+        for name in ("iterations", "class_chunk", "microbatch", "checkpoint_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_real", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -201,7 +201,15 @@ def create_shard(plan: Plan, data: RealData, device: torch.device, *,
                  classes: Sequence[int] | None,
                  checkpoint: str | Path | None) -> LocalShard | ClassShard:
     """The shard for this process: class-sharded inside a process group (unless ``classes`` is
-    given), local otherwise."""
+    given), local otherwise. A method that is not ``class_shardable`` refuses a class subset."""
+    method = plan.method
+    subset = (world_size() > 1 if classes is None
+              else sorted(classes) != list(range(data.spec.num_classes)))
+    if subset and not method.class_shardable:
+        raise ConfigError(
+            f"{method.name} cannot run on a subset of the classes (it needs the whole synthetic "
+            f"set in every step): run it in one process"
+            + (" without torchrun" if classes is None else " without classes="))
     if classes is None and world_size() > 1:
         return ClassShard.create(plan, data, device, checkpoint)
     return LocalShard.create(plan, data, device, classes)

@@ -130,6 +130,7 @@ class DC(condense.Method):
     sampler_defaults = {"norm": "instancenorm"}
     # the method trains its own network per iteration (ctx.trainable_encoder())
     needs_encoder = False
+    class_shardable = False  # each network is trained on the whole set between image updates
 
     @dataclasses.dataclass(frozen=True)
     class Config(condense.Config):
@@ -166,6 +167,9 @@ class DC(condense.Method):
             return {"outer_loop": outer, "inner_loop": inner}
         return {}
 
+    def check(self, spec: condense.DataSpec, ipc: int) -> None:
+        self.loops(ipc)  # an IPC outside the official table fails when the plan is resolved
+
     def loops(self, ipc: int) -> tuple[int, int]:
         """``(outer_loop, inner_loop)``: the settings, else the official table for ``ipc``."""
         c = self.config
@@ -177,7 +181,6 @@ class DC(condense.Method):
 
     def initialize(self, data: condense.RealData, *, ipc: int, seed: int,
                    sampler: condense.EncoderSampler) -> Tensor | None:
-        self.loops(ipc)  # an IPC outside the official table fails before the first iteration
         return None  # the loop's init (noise for dc, real for dsa)
 
     # -- one iteration = one network ------------------------------------------------------------
@@ -185,10 +188,6 @@ class DC(condense.Method):
     def iteration(self, ctx: condense.StepContext) -> Tensor:
         cfg = self.config
         num_classes = ctx.spec.num_classes
-        if list(ctx.classes) != list(range(num_classes)):
-            raise condense.ConfigError(
-                "dc/dsa cannot be sharded over classes: each network is trained on the whole "
-                "synthetic set between image updates; run it in one process")
         outer, inner = self.loops(ctx.ipc)
         net = ctx.trainable_encoder()
         opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.momentum_net)

@@ -120,12 +120,11 @@ def test_loops_are_recorded_in_the_plan_and_other_ipcs_need_both(tiny_rgb):
     plan = condense.resolve_plan("dc", dataset="x", spec=spec, ipc=10)
     assert (plan.method.config.outer_loop, plan.method.config.inner_loop) == (10, 50)
     assert plan.to_dict()["method_config"]["inner_loop"] == 50  # stored in the artifact
-    odd = condense.resolve_plan("dc", dataset="x", spec=spec, ipc=5)
+    # refused when the plan is resolved, before any data is loaded
     with pytest.raises(condense.ConfigError, match="IPC 1, 10, 20, 30, 40, 50, not 5"):
-        odd.method.initialize(tiny_rgb, ipc=5, seed=0, sampler=odd.sampler)
-    half = condense.resolve_plan("dc", dataset="x", spec=spec, ipc=5, overrides={"outer_loop": 3})
+        condense.resolve_plan("dc", dataset="x", spec=spec, ipc=5)
     with pytest.raises(condense.ConfigError):
-        half.method.initialize(tiny_rgb, ipc=5, seed=0, sampler=half.sampler)
+        condense.resolve_plan("dc", dataset="x", spec=spec, ipc=5, overrides={"outer_loop": 3})
     both = condense.resolve_plan("dc", dataset="x", spec=spec, ipc=5,
                                  overrides={"outer_loop": 3, "inner_loop": 0})
     assert both.method.loops(5) == (3, 0)
@@ -313,8 +312,9 @@ def test_inner_loop_augments_only_with_dsa(tiny_rgb, one_thread):
 
 
 def test_sharded_classes_are_refused(tiny_rgb):
-    with pytest.raises(condense.ConfigError, match="sharded"):
+    with pytest.raises(condense.ConfigError, match="dc cannot run on a subset of the classes"):
         condense.loop.run(plan_for("dc", tiny_rgb), tiny_rgb, classes=[0, 1])
+    assert not DC.class_shardable and not DSA.class_shardable
 
 
 def test_a_network_without_a_classifier_is_refused(tiny_rgb):

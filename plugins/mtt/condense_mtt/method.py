@@ -110,6 +110,7 @@ class MTT(condense.Method):
 
     name = "mtt"
     needs_encoder = False
+    class_shardable = False  # one student is trained on the whole synthetic set
     # distill.py: --Iteration 5000, --lr_img 1000, SGD momentum 0.5 on the images
     loop_defaults = {"iterations": 5000, "lr_img": 1000.0, "momentum": 0.5, "init": "real"}
 
@@ -146,6 +147,13 @@ class MTT(condense.Method):
 
     # -- set-up ---------------------------------------------------------------------------------
 
+    def check(self, spec: condense.DataSpec, ipc: int) -> None:
+        n = spec.num_classes * ipc
+        if self.config.batch_syn > n:
+            raise condense.ConfigError(
+                f"batch_syn {self.config.batch_syn} is larger than the synthetic set ({n} "
+                f"images); pass --set batch_syn={n} or less (0 = the whole set)")
+
     def initialize(self, data: condense.RealData, *, ipc: int, seed: int,
                    sampler: condense.EncoderSampler) -> Tensor | None:
         """Open and check the expert trajectories against this run; the images start as the
@@ -154,11 +162,6 @@ class MTT(condense.Method):
         trajectories = Trajectories(cfg.experts, cfg.num_experts)
         trajectories.check_run(data, cfg.model)
         trajectories.check_schedule(cfg.max_start_epoch, cfg.expert_epochs)
-        n = data.spec.num_classes * ipc
-        if cfg.batch_syn > n:
-            raise condense.ConfigError(
-                f"batch_syn {cfg.batch_syn} is larger than the synthetic set ({n} images); "
-                f"pass --set batch_syn={n} or less (0 = the whole set)")
         self._trajectories = trajectories
         return None
 
@@ -166,10 +169,6 @@ class MTT(condense.Method):
         if self._trajectories is None:
             raise RuntimeError("mtt: initialize(data, ...) must run before iteration (the loop "
                                "calls it); it opens the expert trajectories")
-        if list(ctx.classes) != list(range(ctx.spec.num_classes)):
-            raise condense.ConfigError(
-                "mtt trains one student on the whole synthetic set and cannot shard classes "
-                "over processes; run it in one process")
         if self._student is None:
             self._student = FlatStudent(build_net(self.config.model, ctx.spec,
                                                   device=ctx.device).train())
