@@ -96,7 +96,8 @@ class LocalShard:
         return cls(plan=run_plan, classes=owned)
 
     def prepare(self, encoder: Encoder) -> Encoder:
-        return encoder
+        """The iteration's encoder with condense's BatchNorm (the arithmetic of K processes)."""
+        return convert_sync_batchnorm(encoder, synchronise=False)
 
     def reduce(self, value: Tensor) -> Tensor:
         return value
@@ -156,10 +157,9 @@ class ClassShard:
         return slice(self.classes.start * self.ipc, self.classes.stop * self.ipc)
 
     def prepare(self, encoder: Encoder) -> Encoder:
-        """The iteration's encoder, with BatchNorm synchronised where statistics couple ranks."""
-        if self.sync_bn:
-            convert_sync_batchnorm(encoder, self.note)
-        return encoder
+        """The iteration's encoder with condense's BatchNorm, synchronised where statistics couple
+        ranks (the same arithmetic as one process either way)."""
+        return convert_sync_batchnorm(encoder, self.note, synchronise=self.sync_bn)
 
     def reduce(self, value: Tensor) -> Tensor:
         """Sum of a (loss) tensor over the ranks."""
