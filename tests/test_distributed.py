@@ -236,6 +236,8 @@ def test_torchrun_cli_writes_once_on_rank0(tmp_path, tiny_rgb):
     assert r.stderr.count("datadam") == 1  # and the header line
     one = condense.loop.run(plan_for("datadam", tiny_rgb, iterations=3), tiny_rgb).images
     assert _max_diff(condense.load(out).images, one) < TOL
+    assert condense.load(out).meta["passes"] == {"class_chunk": 0, "processes": 2,
+                                                 "batchnorm_statistics": "all-classes"}
     # rank 0 wrote the artifact once and then removed the finished run's checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.safetensors"]
 
@@ -360,6 +362,21 @@ def test_one_process_runs_condense_batchnorm(tiny_rgb):
     ctx.begin(0, draw_encoder=True)
     norms = [m for m in ctx.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(type(m) is networks.SyncBatchNorm and not m.synchronise for m in norms)
+
+
+@pytest.mark.filterwarnings("ignore:class_chunk=2 with a BatchNorm encoder")
+def test_artifact_records_the_chunk_and_the_batchnorm_statistics(tiny_rgb, tmp_path):
+    """Chunked and unchunked sets are comparable from the metadata alone."""
+    def passes(method, **over):
+        syn = condense.loop.run(plan_for(method, tiny_rgb, iterations=1, **over), tiny_rgb)
+        return condense.load(condense.save(syn, tmp_path / "s.safetensors")).meta["passes"]
+
+    assert passes("datadam") == {"class_chunk": 0, "batchnorm_statistics": "all-classes",
+                                 "processes": 1}
+    assert passes("datadam", class_chunk=2) == {"class_chunk": 2, "processes": 1,
+                                                "batchnorm_statistics": "per-chunk"}
+    assert passes("dm", class_chunk=2) == {"class_chunk": 2, "batchnorm_statistics": None,
+                                           "processes": 1}
 
 
 def test_auto_class_chunk_rule():

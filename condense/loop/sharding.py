@@ -76,24 +76,38 @@ def warn_if_chunk_changes_statistics(chunk: int, n_classes: int, *, auto: bool) 
         f"instancenorm)", stacklevel=4)
 
 
+def passes_meta(chunk: int, coupled: bool, all_classes: bool, *, processes: int) -> dict[str, Any]:
+    """The artifact's ``passes`` record: the class chunk the run used (0 = all classes of a
+    process in one pass), whether BatchNorm statistics came from all classes or from each
+    chunk (``None``: the encoder couples no samples), and the number of processes."""
+    stats = None if not coupled else ("all-classes" if all_classes else "per-chunk")
+    return {"class_chunk": chunk, "batchnorm_statistics": stats, "processes": processes}
+
+
 @dataclasses.dataclass
 class LocalShard:
     """One process: it owns ``classes`` and nothing is communicated."""
 
     plan: Plan
     classes: Sequence[int]
+    #: what the artifact records about the forward passes (:func:`passes_meta`)
+    passes: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: whether the loop must call :meth:`reduce` on every process (collectives)
     collective: bool = dataclasses.field(default=False, init=False)
 
     @classmethod
     def create(cls, plan: Plan, data: RealData, device: torch.device,
                classes: Sequence[int] | None = None) -> LocalShard:
-        owned = list(range(data.spec.num_classes)) if classes is None else list(classes)
+        num_classes = data.spec.num_classes
+        owned = list(range(num_classes)) if classes is None else list(classes)
         chunk = resolve_class_chunk(plan, data, device, len(owned))
-        if 0 < chunk < len(owned) and couples_classes(plan, data, device):
+        coupled = couples_classes(plan, data, device)
+        if 0 < chunk < len(owned) and coupled:
             warn_if_chunk_changes_statistics(chunk, len(owned), auto=plan.loop.class_chunk == 0)
         run_plan = plan if chunk == plan.loop.class_chunk else plan.with_loop(class_chunk=chunk)
-        return cls(plan=run_plan, classes=owned)
+        together = chunk if 0 < chunk < len(owned) else len(owned)  # classes per statistics
+        return cls(plan=run_plan, classes=owned,
+                   passes=passes_meta(chunk, coupled, together == num_classes, processes=1))
 
     def prepare(self, encoder: Encoder) -> Encoder:
         """The iteration's encoder with condense's BatchNorm (the arithmetic of K processes)."""
@@ -128,6 +142,8 @@ class ClassShard:
     ipc: int
     sync_bn: bool
     note: str
+    #: what the artifact records about the forward passes (:func:`passes_meta`)
+    passes: dict[str, Any] = dataclasses.field(default_factory=dict)
     collective: bool = dataclasses.field(default=True, init=False)
 
     @classmethod
@@ -149,7 +165,9 @@ class ClassShard:
             warn_if_chunk_changes_statistics(chunk, num_classes, auto=plan.loop.class_chunk == 0)
         run_plan = plan if chunk == plan.loop.class_chunk else plan.with_loop(class_chunk=chunk)
         sync = coupled and not (0 < chunk < num_classes)
-        return cls(plan=run_plan, classes=ranges[me], ipc=plan.ipc, sync_bn=sync, note=note)
+        return cls(plan=run_plan, classes=ranges[me], ipc=plan.ipc, sync_bn=sync, note=note,
+                   passes=passes_meta(chunk, coupled, not (0 < chunk < num_classes),
+                                      processes=world))
 
     @property
     def rows(self) -> slice:
@@ -207,4 +225,4 @@ def create_shard(plan: Plan, data: RealData, device: torch.device, *,
     return LocalShard.create(plan, data, device, classes)
 
 
-__all__ = ["ClassShard", "LocalShard", "create_shard", "shard_classes"]
+__all__ = ["ClassShard", "LocalShard", "create_shard", "passes_meta", "shard_classes"]

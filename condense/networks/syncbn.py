@@ -26,7 +26,6 @@ from torch import Tensor, nn
 
 from ..distributed import all_reduce_, is_distributed
 
-
 #: bytes of one block of the centred reductions: small temporaries stay in cache and are reused
 #: from the heap (a whole-batch temporary would be mapped and page-faulted afresh every call)
 BLOCK_BYTES = 4 * 2**20
@@ -62,7 +61,6 @@ class _BatchNormFn(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None,  # type: ignore[override]
                 eps: float, group: bool, note: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         dims = [0, *range(2, x.dim())]
-        shape = [1, -1] + [1] * (x.dim() - 2)
         count = x.new_full((1,), float(x.numel() // max(1, x.shape[1])))
         sums = _sum(torch.cat([x.sum(dims), count]), group, "synchronising BatchNorm statistics",
                     note)
