@@ -72,8 +72,10 @@ def warn_if_chunk_changes_statistics(chunk: int, n_classes: int, *, auto: bool) 
     warnings.warn(
         f"{how}class_chunk={chunk} with a BatchNorm encoder: BatchNorm couples the classes of one "
         f"forward pass, so batch statistics now come from {chunk} classes instead of "
-        f"{n_classes}; results differ from the official all-classes pass (exact with "
-        f"instancenorm)", stacklevel=4)
+        f"{n_classes}, unlike the official all-classes pass; this changes the image gradients "
+        f"(measured in docs/methods.md, 'BatchNorm and class chunks') and the artifact records "
+        f"it (meta['passes']). Chunking is exact with --set sampler.norm=instancenorm",
+        stacklevel=4)
 
 
 def passes_meta(chunk: int, coupled: bool, all_classes: bool, *, processes: int) -> dict[str, Any]:
