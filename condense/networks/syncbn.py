@@ -26,8 +26,9 @@ from torch import Tensor, nn
 
 from ..distributed import all_reduce_, is_distributed
 
-#: bytes of one block of the centred reductions: small temporaries stay in cache and are reused
-#: from the heap (a whole-batch temporary would be mapped and page-faulted afresh every call)
+#: bytes of one block of the centred reductions on the CPU: small temporaries stay in cache and
+#: are reused from the heap (a whole-batch temporary would be mapped and page-faulted afresh every
+#: call); on accelerators the batch is one block (one kernel each, the caching allocator reuses)
 BLOCK_BYTES = 4 * 2**20
 
 
@@ -36,7 +37,8 @@ def _centred_sums(x: Tensor, mean: Tensor, g: Tensor | None = None) -> Tensor:
     dims = [0, *range(2, x.dim())]
     shape = [1, -1] + [1] * (x.dim() - 2)
     m = mean.view(shape)
-    rows = max(1, BLOCK_BYTES // max(1, x[:1].numel() * x.element_size()))
+    rows = x.shape[0] if x.device.type != "cpu" else max(
+        1, BLOCK_BYTES // max(1, x[:1].numel() * x.element_size()))
     total = x.new_zeros(x.shape[1])
     for i in range(0, x.shape[0], rows):
         xc = x[i : i + rows] - m
