@@ -13,8 +13,8 @@ each pass holds N classes. This script distils Fashion-MNIST IPC 10 with DataDAM
 set under the ``datadam-reduced`` protocol (3 BatchNorm ConvNets × 300 epochs, evaluation seed =
 distillation seed, so sets of one seed are judged by the same networks).
 
-``--bn-stats`` picks how chunked runs compute BatchNorm statistics (``chunk`` = each chunk's own,
-``global`` = over all classes, exact): the artifacts record it (``meta["batchnorm"]``).
+Every artifact records the chunk it ran with and where BatchNorm statistics came from
+(``meta["passes"]``).
 
 ``--gradient`` compares, for one iteration, the gradient of the synthetic images with each
 chunk against all classes in one pass (relative L2 difference, whole set and median image, and
@@ -36,20 +36,17 @@ from pathlib import Path
 import condense
 
 
-def set_path(out: Path, chunk: int, seed: int, iterations: int, bn_stats: str) -> Path:
-    tag = "" if bn_stats == "chunk" else f"-{bn_stats}"
-    return out / f"datadam-ipc10-it{iterations}-chunk{chunk}{tag}-seed{seed}.safetensors"
+def set_path(out: Path, chunk: int, seed: int, iterations: int) -> Path:
+    return out / f"datadam-ipc10-it{iterations}-chunk{chunk}-seed{seed}.safetensors"
 
 
 def run_one(data: condense.RealData, out: Path, chunk: int, seed: int, iterations: int,
-            bn_stats: str, device: str) -> dict:
-    path = set_path(out, chunk, seed, iterations, bn_stats)
+            device: str) -> dict:
+    path = set_path(out, chunk, seed, iterations)
     result_path = path.with_suffix(".json")
     if result_path.exists():
         return json.loads(result_path.read_text())
     settings = {"class_chunk": chunk}
-    if bn_stats != "chunk":
-        settings["bn_stats"] = bn_stats
     if not path.exists():
         t0 = time.perf_counter()
         syn = condense.distill("datadam", dataset=data, ipc=10, seed=seed, iterations=iterations,
@@ -61,8 +58,8 @@ def run_one(data: condense.RealData, out: Path, chunk: int, seed: int, iteration
     t0 = time.perf_counter()
     res = condense.evaluate(syn, evaluator="accuracy", preset="datadam-reduced", data=data,
                             seed=seed, device=device)
-    row = {"chunk": chunk, "seed": seed, "iterations": iterations, "bn_stats": bn_stats,
-           "batchnorm_meta": syn.meta.get("batchnorm"),
+    row = {"chunk": chunk, "seed": seed, "iterations": iterations, "bn_stats": "chunk",
+           "passes": syn.meta.get("passes"),
            "mean": res.metrics["accuracy"], "std": res.metrics["std"],
            "per_run": list(res.per_run), "eval_seconds": round(time.perf_counter() - t0, 1)}
     result_path.write_text(json.dumps(row))
@@ -115,8 +112,7 @@ def table(rows: list[dict]) -> str:
                  for s in seeds]
         means = [mine[s]["mean"] for s in seeds if s in mine]
         overall = f"{statistics.fmean(means):.2f}" if means else "–"
-        label = "all classes (official)" if chunk >= 10 else ("per chunk" if stats == "chunk"
-                                                             else "global (exact)")
+        label = "all classes (official)" if chunk >= 10 else "per chunk"
         lines.append(f"| {chunk} | {label} | " + " | ".join(cells) + f" | {overall} |")
     return "\n".join(lines)
 
@@ -127,7 +123,6 @@ def main() -> None:
     ap.add_argument("--chunks", default="1,2,5,10")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--iterations", type=int, default=500)
-    ap.add_argument("--bn-stats", default="chunk", choices=("chunk", "global"))
     ap.add_argument("--out", default="runs/chunk_bn")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--table", action="store_true", help="only print the table of saved results")
@@ -148,7 +143,7 @@ def main() -> None:
         data = condense.load_dataset("fashion-mnist")
         for seed in map(int, args.seeds.split(",")):
             for chunk in map(int, args.chunks.split(",")):
-                run_one(data, out, chunk, seed, args.iterations, args.bn_stats, args.device)
+                run_one(data, out, chunk, seed, args.iterations, args.device)
     rows = [json.loads(p.read_text()) for p in sorted(out.glob(f"*-it{args.iterations}-*.json"))]
     print(f"\nFashion-MNIST IPC 10, DataDAM {args.iterations} iterations, datadam-reduced "
           f"(3 × 300 epochs), accuracy % (mean ± std over the 3 networks):\n")
