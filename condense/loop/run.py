@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,8 @@ def run(
                    method.state_dict())
 
     def result(iteration: int) -> SynSet:
-        return make_synset(plan, data, shard.gather(syn), iteration, method)
+        return make_synset(plan, data, shard.gather(syn), iteration, method,
+                           passes=shard.passes)
 
     end = loop.iterations if stop_after is None else min(loop.iterations, start + stop_after)
     t0 = time.perf_counter()
@@ -183,11 +184,16 @@ def initial_images(plan: Plan, data: RealData, device: torch.device) -> Tensor:
 
 
 def make_synset(plan: Plan, data: RealData, syn: Tensor, iterations_done: int,
-                method: Method | None = None) -> SynSet:
+                method: Method | None = None, *,
+                passes: Mapping[str, Any] | None = None) -> SynSet:
     """Wrap the current synthetic tensor with its self-describing metadata (and the method's
-    learned tensors that the artifact has a slot for: ``syn_lr``, ``soft_labels``)."""
+    learned tensors that the artifact has a slot for: ``syn_lr``, ``soft_labels``). ``passes``
+    (the class chunk used and where BatchNorm statistics came from) is recorded as
+    ``meta["passes"]``."""
     labels = torch.arange(data.spec.num_classes).repeat_interleave(plan.ipc)
     meta = synset_meta(plan, data, iterations_done)
+    if passes:
+        meta["passes"] = dict(passes)
     extras = {k: v.detach().to("cpu", torch.float32).clone()
               for k, v in (method.artifact_tensors() if method is not None else {}).items()}
     unknown = set(extras) - {"syn_lr", "soft_labels"}

@@ -72,8 +72,18 @@ def warn_if_chunk_changes_statistics(chunk: int, n_classes: int, *, auto: bool) 
     warnings.warn(
         f"{how}class_chunk={chunk} with a BatchNorm encoder: BatchNorm couples the classes of one "
         f"forward pass, so batch statistics now come from {chunk} classes instead of "
-        f"{n_classes}; results differ from the official all-classes pass (exact with "
-        f"instancenorm)", stacklevel=4)
+        f"{n_classes}, unlike the official all-classes pass; this changes the image gradients "
+        f"(measured in docs/methods.md, 'BatchNorm and class chunks') and the artifact records "
+        f"it (meta['passes']). Chunking is exact with --set sampler.norm=instancenorm",
+        stacklevel=4)
+
+
+def passes_meta(chunk: int, coupled: bool, all_classes: bool, *, processes: int) -> dict[str, Any]:
+    """The artifact's ``passes`` record: the class chunk the run used (0 = all classes of a
+    process in one pass), whether BatchNorm statistics came from all classes or from each
+    chunk (``None``: the encoder couples no samples), and the number of processes."""
+    stats = None if not coupled else ("all-classes" if all_classes else "per-chunk")
+    return {"class_chunk": chunk, "batchnorm_statistics": stats, "processes": processes}
 
 
 @dataclasses.dataclass
@@ -82,21 +92,28 @@ class LocalShard:
 
     plan: Plan
     classes: Sequence[int]
+    #: what the artifact records about the forward passes (:func:`passes_meta`)
+    passes: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: whether the loop must call :meth:`reduce` on every process (collectives)
     collective: bool = dataclasses.field(default=False, init=False)
 
     @classmethod
     def create(cls, plan: Plan, data: RealData, device: torch.device,
                classes: Sequence[int] | None = None) -> LocalShard:
-        owned = list(range(data.spec.num_classes)) if classes is None else list(classes)
+        num_classes = data.spec.num_classes
+        owned = list(range(num_classes)) if classes is None else list(classes)
         chunk = resolve_class_chunk(plan, data, device, len(owned))
-        if 0 < chunk < len(owned) and couples_classes(plan, data, device):
+        coupled = couples_classes(plan, data, device)
+        if 0 < chunk < len(owned) and coupled:
             warn_if_chunk_changes_statistics(chunk, len(owned), auto=plan.loop.class_chunk == 0)
         run_plan = plan if chunk == plan.loop.class_chunk else plan.with_loop(class_chunk=chunk)
-        return cls(plan=run_plan, classes=owned)
+        together = chunk if 0 < chunk < len(owned) else len(owned)  # classes per statistics
+        return cls(plan=run_plan, classes=owned,
+                   passes=passes_meta(chunk, coupled, together == num_classes, processes=1))
 
     def prepare(self, encoder: Encoder) -> Encoder:
-        return encoder
+        """The iteration's encoder with condense's BatchNorm (the arithmetic of K processes)."""
+        return convert_sync_batchnorm(encoder, synchronise=False)
 
     def reduce(self, value: Tensor) -> Tensor:
         return value
@@ -127,6 +144,8 @@ class ClassShard:
     ipc: int
     sync_bn: bool
     note: str
+    #: what the artifact records about the forward passes (:func:`passes_meta`)
+    passes: dict[str, Any] = dataclasses.field(default_factory=dict)
     collective: bool = dataclasses.field(default=True, init=False)
 
     @classmethod
@@ -148,7 +167,9 @@ class ClassShard:
             warn_if_chunk_changes_statistics(chunk, num_classes, auto=plan.loop.class_chunk == 0)
         run_plan = plan if chunk == plan.loop.class_chunk else plan.with_loop(class_chunk=chunk)
         sync = coupled and not (0 < chunk < num_classes)
-        return cls(plan=run_plan, classes=ranges[me], ipc=plan.ipc, sync_bn=sync, note=note)
+        return cls(plan=run_plan, classes=ranges[me], ipc=plan.ipc, sync_bn=sync, note=note,
+                   passes=passes_meta(chunk, coupled, not (0 < chunk < num_classes),
+                                      processes=world))
 
     @property
     def rows(self) -> slice:
@@ -156,10 +177,9 @@ class ClassShard:
         return slice(self.classes.start * self.ipc, self.classes.stop * self.ipc)
 
     def prepare(self, encoder: Encoder) -> Encoder:
-        """The iteration's encoder, with BatchNorm synchronised where statistics couple ranks."""
-        if self.sync_bn:
-            convert_sync_batchnorm(encoder, self.note)
-        return encoder
+        """The iteration's encoder with condense's BatchNorm, synchronised where statistics couple
+        ranks (the same arithmetic as one process either way)."""
+        return convert_sync_batchnorm(encoder, self.note, synchronise=self.sync_bn)
 
     def reduce(self, value: Tensor) -> Tensor:
         """Sum of a (loss) tensor over the ranks."""
@@ -215,4 +235,4 @@ def create_shard(plan: Plan, data: RealData, device: torch.device, *,
     return LocalShard.create(plan, data, device, classes)
 
 
-__all__ = ["ClassShard", "LocalShard", "create_shard", "shard_classes"]
+__all__ = ["ClassShard", "LocalShard", "create_shard", "passes_meta", "shard_classes"]
