@@ -14,6 +14,7 @@ from ..store import save
 from ._console import err_console, progress_bars
 from ._console import out as print_result
 from ._options import settings_dict
+from .dryrun import show as show_dry_run
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
@@ -36,7 +37,8 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
         seed: int, preset: str | None, settings: tuple[str, ...], data_dir: str | None,
         download: bool, dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, keep_checkpoint: bool,
-        evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool) -> None:
+        evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool,
+        dry_run: str | None = None) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path.
 
     Once the artifact is written, the checkpoint beside it is removed unless
@@ -45,6 +47,13 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
     overrides = settings_dict(settings)
     if class_chunk is not None:
         overrides["class_chunk"] = class_chunk
+    if dry_run:  # resolve and print; nothing is distilled or written
+        show_dry_run(dry_run, lambda name: Path(out) if out else default_out(
+                         method, name, ipc, seed, preset),
+                     method=method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
+                     preset=preset, settings=overrides, data_dir=data_dir,
+                     dataset_config=dataset_config, device=device)
+        return
     # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
     tune_allocator()  # process-wide malloc settings: the CLI owns the process
     dev = str(distributed.init(resolve_device(device)))
