@@ -4,7 +4,7 @@ What a run would do — method, preset, sampler and loop settings, the dataset's
 device, the class chunk and whether it changes what BatchNorm computes, the memory one iteration
 needs — without running it; with ``probe`` iterations, also measured seconds per iteration.
 Nothing is written: no artifact, no checkpoint, no decoded-image cache entry, no download
-(docs/running.md, "Dry runs").
+(docs/getting-started.md, "Dry runs").
 """
 
 from __future__ import annotations
