@@ -22,9 +22,9 @@ row of the table (``error: …`` / ``skipped: why``), never an abort. Sections (
                  L2 relative ≤ 1e-1 for bf16) and s/iteration of each combination.
 * ``torchrun``   ``torchrun --standalone`` (a subprocess) with nccl on the GPUs present (gloo on
                  the CPU): 2 processes run DM and DataDAM class-sharded, compared with one
-                 process on the same device (≤ 1e-4, docs/distributed.md); with one GPU the
-                 nccl process group, an all-reduce and the synchronised BatchNorm are exercised
-                 (nccl refuses two ranks on one GPU, so sharding needs two).
+                 process on the same device (≤ 1e-4, docs/distributed.md). With one GPU, nccl
+                 refuses two ranks on it: one nccl rank opens the group and all-reduces, and the
+                 sharded runs use two gloo ranks on cuda:0.
 * ``speed``      s/iteration of DataDAM (batch_real 64) and DM (batch_real 256) on
                  Fashion-MNIST (the installed files, else generated data of its shape) at IPC
                  1/10/50 and CIFAR-10-shaped generated data at IPC 10/50, beside the official
@@ -372,87 +372,87 @@ def sec_precision(o: Options) -> list[Row]:
 def sec_torchrun(o: Options) -> list[Row]:
     if not torch.distributed.is_available():
         return [Row("torchrun", "process group", status="skipped: no torch.distributed")]
-    cuda = o.device.startswith("cuda")
-    if cuda and not torch.distributed.is_nccl_available():
-        return [Row("torchrun", "nccl", status="skipped: this torch has no nccl")]
-    nproc = min(2, torch.cuda.device_count()) if cuda else 2
-    backend = "nccl" if cuda else "gloo"
-    out = o.workdir / "torchrun"
+    if not o.device.startswith("cuda"):
+        return launch(o, 2, "gloo", o.device)
+    gpus = torch.cuda.device_count()
+    if not torch.distributed.is_nccl_available():
+        rows = [Row("torchrun", "nccl", status="skipped: this torch has no nccl")]
+    else:
+        rows = launch(o, min(2, gpus), "nccl", "cuda")
+    if gpus < 2:  # nccl refuses two ranks on one GPU: shard over two gloo ranks on cuda:0
+        rows += launch(o, 2, "gloo", "cuda:0")
+    return rows
+
+
+def launch(o: Options, nproc: int, backend: str, device: str) -> list[Row]:
+    """One ``torchrun --standalone`` of :func:`torchrun_child`; its rows."""
+    what = f"{backend}, {nproc} process(es) on {device}"
+    out = o.workdir / f"torchrun-{backend}-{nproc}"
     out.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", str(Path(__file__).resolve()), "--torchrun-child",
-           str(out), "--device", o.device] + (["--quick"] if o.quick else [])
+           str(out), "--device", device, "--backend", backend] + (["--quick"] if o.quick else [])
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    except subprocess.TimeoutExpired:
+        return [Row("torchrun", what, status="error: no result in 300 s (a hang?)")]
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:160]
-        return [Row("torchrun", f"{backend}, {nproc} process(es)", f"exit {proc.returncode}",
-                    status=f"error: {tail}")]
+        return [Row("torchrun", what, f"exit {proc.returncode}", status=f"error: {tail}")]
     result = json.loads((out / "result.json").read_text())
-    rows = [Row("torchrun", f"{backend} process group, {nproc} process(es)",
-                f"started and shut down in {wall:.1f} s", data=result)]
+    rows = [Row("torchrun", what, f"process group up and down in {wall:.1f} s", data=result)]
     if "allreduce_ok" in result:
-        rows.append(Row("torchrun", "all_reduce", str(result["allreduce_ok"]), "exact",
-                        status(result["allreduce_ok"])))
-    if "syncbn_err" in result:
-        err = result["syncbn_err"]
-        rows.append(Row("torchrun", "synchronised BatchNorm vs plain (1 rank)", f"rel {err:.1e}",
-                        f"≤ {TOL_FP32:g}", status(err <= TOL_FP32)))
+        rows.append(Row("torchrun", f"{backend}: all_reduce", str(result["allreduce_ok"]),
+                        "exact", status(result["allreduce_ok"])))
     for method in result.get("sharded", []):
+        item = f"{method}: {nproc} processes ({backend}, {device}) vs one"
         try:
             data = torchrun_data(o.quick)
             plan = torchrun_plan(method, data, o.quick)
             with strict_fp32():
                 init = run_images(plan.with_loop(iterations=0), data, "cpu")
-                single = run_images(plan, data, o.device) - init
+                single = run_images(plan, data, device) - init
             sharded = torch.load(out / f"{method}.pt") - init
             err = rel_err(sharded, single)
-            ok = err <= TOL_SHARDED
-            rows.append(Row("torchrun", f"{method}: {nproc} processes vs one", f"rel {err:.1e}",
-                            f"≤ {TOL_SHARDED:g}", "ok" if ok else "FAIL",
-                            {"rel_err": err}))
+            rows.append(Row("torchrun", item, f"rel {err:.1e}", f"≤ {TOL_SHARDED:g}",
+                            status(err <= TOL_SHARDED), {"rel_err": err}))
         except Exception as exc:  # noqa: BLE001
-            rows.append(error_row("torchrun", f"{method}: {nproc} processes vs one", exc))
+            rows.append(error_row("torchrun", item, exc))
     if nproc < 2:
-        rows.append(Row("torchrun", "class sharding", status="skipped: needs 2 GPUs "
-                        "(nccl refuses two ranks on one GPU)"))
+        rows.append(Row("torchrun", f"{backend}: class sharding",
+                        status="skipped: one GPU (nccl refuses two ranks on one GPU)"))
     return rows
 
 
-def torchrun_child(out: Path, device: str, quick: bool) -> None:
-    """One rank of the ``torchrun`` check; rank 0 writes ``out/result.json``."""
+def torchrun_child(out: Path, device: str, backend: str, quick: bool) -> None:
+    """One rank of the ``torchrun`` check; rank 0 writes ``out/result.json`` (and the gathered
+    images of each sharded run)."""
     import faulthandler
 
     from condense import distributed
 
     faulthandler.dump_traceback_later(float(os.environ.get("GPU_BENCH_HANG_S", "240")), exit=True)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    result: dict[str, Any] = {"world": world}
+    result: dict[str, Any] = {"world": world, "backend": backend}
     if world == 1:  # condense.distributed.init is a no-op here: open the group ourselves
         dev = torch.device(device if device != "cuda" else "cuda:0")
-        backend = "nccl" if dev.type == "cuda" else "gloo"
         kwargs: dict[str, Any] = {"device_id": dev} if backend == "nccl" else {}
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         torch.distributed.init_process_group(backend, **kwargs)
         t = torch.arange(4.0, device=dev)
-        torch.distributed.all_reduce(t)
+        distributed.all_reduce_(t, "the benchmark's all-reduce")
         result["allreduce_ok"] = bool(torch.equal(t.cpu(), torch.arange(4.0)))
-        net = condense.networks.build_model("convnet-bn", condense.DataSpec(1, (28, 28), 10))
-        net = net.to(dev).train()
-        x = torch.randn(32, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(dev)
-        plain = net(x)
-        import copy
-
-        synced = condense.networks.convert_sync_batchnorm(copy.deepcopy(net))
-        result["syncbn_err"] = rel_err(synced(x), plain)
-        result["backend"] = backend
         torch.distributed.destroy_process_group()
     else:
-        dev = distributed.init(device)
-        result["backend"] = torch.distributed.get_backend()
+        dev = distributed.init(device, backend=backend)
+        t = torch.full((2,), float(distributed.rank() + 1), device=dev)
+        distributed.all_reduce_(t, "the benchmark's all-reduce")
+        result["allreduce_ok"] = bool(torch.equal(t.cpu(), torch.full((2,), world * (world + 1)
+                                                                      / 2)))
         data = torchrun_data(quick)
         result["sharded"] = ["dm", "datadam"]
         for method in result["sharded"]:
@@ -460,7 +460,6 @@ def torchrun_child(out: Path, device: str, quick: bool) -> None:
                 images = run_images(torchrun_plan(method, data, quick), data, str(dev))
             if distributed.is_main():
                 torch.save(images, out / f"{method}.pt")
-        result["allreduce_ok"] = True
         distributed.shutdown()
     if world == 1 or int(os.environ.get("RANK", "0")) == 0:
         (out / "result.json").write_text(json.dumps(result))
@@ -723,9 +722,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="where to write the results (JSON)")
     ap.add_argument("--torchrun-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--backend", default="gloo", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.torchrun_child:
-        torchrun_child(Path(args.torchrun_child), args.device, args.quick)
+        torchrun_child(Path(args.torchrun_child), args.device, args.backend, args.quick)
         return 0
     if args.memory_child is not None:
         memory_child(args.memory_child, args.device, args.quick)
