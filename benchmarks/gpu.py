@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import platform
@@ -64,7 +65,16 @@ from typing import Any
 
 import torch
 
-import condense
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import condense
+except ImportError:  # a bare checkout: use the repository's package
+    sys.path.insert(0, str(ROOT))
+    import condense
+
+#: first-party plugins (module -> folder under plugins/)
+FIRST_PARTY = {"condense_datadam": "datadam", "condense_dm": "dm", "condense_dc": "dc",
+               "condense_mtt": "mtt", "condense_evaluators": "evaluators"}
 
 SECTIONS = ("env", "methods", "evaluator", "precision", "torchrun", "speed", "evalspeed", "memory")
 #: official anchors on one H100 (docs/benchmarks.md, "Official anchors")
@@ -711,6 +721,31 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def ensure_plugins() -> list[str]:
+    """Register the repository's first-party plugins that are not installed (a fresh checkout on
+    a GPU machine); returns the ones registered here."""
+    from condense.plugins import load_plugins, pm
+
+    load_plugins()
+    done = []
+    for module_name, folder in FIRST_PARTY.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            path = ROOT / "plugins" / folder
+            if not path.is_dir():
+                continue
+            sys.path.insert(0, str(path))
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+        if not pm.is_registered(module) and not pm.has_plugin(module_name):
+            pm.register(module, name=module_name)
+            done.append(module_name)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -724,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--backend", default="gloo", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    ensure_plugins()
     if args.torchrun_child:
         torchrun_child(Path(args.torchrun_child), args.device, args.backend, args.quick)
         return 0
