@@ -25,5 +25,5 @@ for phase in cold warm; do
       --iterations "${ITERATIONS:-2}" --device "$device" --set log_every=1 \
       $([ "$phase" = warm ] && echo --dry-run) \
       --out "$out/$phase.safetensors" 2>&1 1>&3 | stamp "$t0"; } 3>&1
-  [ "${WARM:-1}" = 0 ] && break
+  if [ "${WARM:-1}" = 0 ]; then break; fi
 done
