@@ -47,7 +47,8 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
     overrides = settings_dict(settings)
     if class_chunk is not None:
         overrides["class_chunk"] = class_chunk
-    if dry_run:  # resolve and print; nothing is distilled or written
+    tune_allocator()  # process-wide malloc settings: the CLI owns the process
+    if dry_run:  # resolve and print; a probe runs as the real run would
         show_dry_run(dry_run, lambda name: Path(out) if out else default_out(
                          method, name, ipc, seed, preset),
                      method=method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
@@ -55,7 +56,6 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
                      dataset_config=dataset_config, device=device)
         return
     # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
-    tune_allocator()  # process-wide malloc settings: the CLI owns the process
     dev = str(distributed.init(resolve_device(device)))
     main = distributed.is_main()
     status = err_console.status(f"loading {dataset}") if main else contextlib.nullcontext()
