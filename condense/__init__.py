@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from .api import distill, evaluate, load, plan_run, read_metadata, results_path, save
     from .config import Config, setting
     from .datasets import load_dataset
+    from .dryrun import dry_run
     from .errors import (
         ArtifactError,
         CheckpointError,
@@ -66,6 +67,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(("distill", "evaluate", "load", "plan_run", "read_metadata", "results_path",
                      "save"), "condense.api"),
     **dict.fromkeys(("Config", "setting"), "condense.config"),
+    "dry_run": "condense.dryrun",
     "load_dataset": "condense.datasets",
     **dict.fromkeys(("ArtifactError", "CheckpointError", "CondenseError", "ConfigError",
                      "DatasetError", "DistributedError", "DuplicateComponentError", "HubError",
@@ -108,6 +110,7 @@ __all__ = [
     "RawSplit", "RealData", "RunInterrupted", "StepContext", "StepEvent", "SynSet",
     "UnknownComponentError", "ZCA",
     "__version__", "augment", "derive_seed", "describe", "devices", "distill", "distributed",
+    "dry_run",
     "evaluate",
     "get_dataset", "get_evaluator", "get_method", "get_sampler", "hookimpl", "hub",
     "keyed_generator",

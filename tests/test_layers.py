@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
      "condense.networks", "condense.samplers", "condense.baselines", "condense.datasets"),
     ("condense.store", "condense.records", "condense.validation"),
     ("condense.loop",),
-    ("condense.api", "condense.hub", "condense.importers"),
+    ("condense.api", "condense.dryrun", "condense.hub", "condense.importers"),
     ("condense.cli", "condense.__main__", "condense"),
 ]
 #: third-party packages that are optional, or parts of one that a build may lack

@@ -58,6 +58,7 @@ def _run_epilog() -> str:
           condense run dm -d cifar10 --ipc 50 --preset dm --device cuda
           condense run datadam -d fashion-mnist --ipc 1 --evaluator accuracy --set eval_every=100
           condense run random -d fashion-mnist --ipc 10        # a baseline
+          condense run datadam -d tinyimagenet --ipc 50 --dry-run=probe   # plan, time, memory
         """
 
 
@@ -93,6 +94,12 @@ def _run_epilog() -> str:
 @click.option("--class-chunk", type=click.IntRange(min=0), default=None,
               help="Classes per forward pass: bounds memory by the chunk; 0 = auto (all classes "
                    "unless they exceed device memory) [default: 0]. Same as --set class_chunk=N.")
+@click.option("--dry-run", "dry_run", type=click.Choice(["plan", "probe"]), is_flag=False,
+              flag_value="plan", default=None,
+              help="Resolve the run and print it (settings, dataset shape, device, class chunk "
+                   "and whether it changes BatchNorm, memory per iteration, artifact path) "
+                   "without distilling; nothing is written. --dry-run=probe also runs 2 "
+                   "iterations and estimates the run's time.")
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
 def run(**params: Any) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path."""

@@ -15,6 +15,7 @@ from ._console import out as print_result
 from ._interrupt import stop_on_signals
 from ._options import settings_dict
 from ._run_outputs import claim, write_artifact
+from .dryrun import show as show_dry_run
 
 
 def _method_and_preset(name: str, preset: str | None) -> tuple[str, str | None]:
@@ -38,7 +39,7 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
         download: bool, dataset_config: dict[str, object],
         device: str, out: str | None, resume: bool, keep_checkpoint: bool,
         evaluator: str | None, eval_settings: tuple[str, ...], no_progress: bool,
-        force: bool = False, wait: bool = False) -> None:
+        force: bool = False, wait: bool = False, dry_run: str | None = None) -> None:
     """Distil DATASET into IPC images per class with METHOD; print the artifact path.
 
     Once the artifact is written, the checkpoint beside it is removed unless
@@ -47,8 +48,15 @@ def run(class_chunk: int | None, method: str, dataset: str, ipc: int, iterations
     overrides = settings_dict(settings)
     if class_chunk is not None:
         overrides["class_chunk"] = class_chunk
-    # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
     tune_allocator()  # process-wide malloc settings: the CLI owns the process
+    if dry_run:  # resolve and print; a probe runs as the real run would
+        show_dry_run(dry_run, lambda name: Path(out) if out else default_out(
+                         method, name, ipc, seed, preset),
+                     method=method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
+                     preset=preset, settings=overrides, data_dir=data_dir,
+                     dataset_config=dataset_config, device=device)
+        return
+    # under torchrun: join the job (one GPU per process); only rank 0 prints and writes
     dev = str(distributed.init(resolve_device(device)))
     main = distributed.is_main()
     status = err_console.status(f"loading {dataset}") if main else contextlib.nullcontext()

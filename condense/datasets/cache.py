@@ -13,10 +13,12 @@ into place, so a reader never sees half a file and an interrupted decode leaves 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,19 @@ from ..realdata import default_data_dir
 
 #: bump when the decoding itself changes (resampling filter, crop rule ...)
 CACHE_FORMAT = 2
+#: False inside :func:`no_writes` (this thread / task only)
+_WRITES: contextvars.ContextVar[bool] = contextvars.ContextVar("condense_cache_writes",
+                                                               default=True)
+
+
+@contextlib.contextmanager
+def no_writes() -> Iterator[None]:
+    """Read cache entries but write none (``condense run --dry-run``: nothing is written)."""
+    token = _WRITES.set(False)
+    try:
+        yield
+    finally:
+        _WRITES.reset(token)
 
 
 def cache_dir(root: str | os.PathLike[str] | None) -> Path:
@@ -100,7 +115,10 @@ def read(path: Path) -> tuple[Tensor, Tensor, tuple[str, ...]] | None:
 
 
 def write(path: Path, images: Tensor, labels: Tensor, class_names: tuple[str, ...]) -> None:
-    """Store an entry atomically; a cache that cannot be written is skipped silently."""
+    """Store an entry atomically; a cache that cannot be written is skipped silently (and so
+    is every entry inside :func:`no_writes`)."""
+    if not _WRITES.get():
+        return
     tensors = {"images": images.contiguous(), "labels": labels.to(torch.int64).contiguous()}
     meta = {"class_names": json.dumps(list(class_names)), "format": str(CACHE_FORMAT)}
     try:
