@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ from .registry import get_evaluator
 from .store import read_metadata, save
 from .synset import SynSet
 
-__all__ = ["distill", "evaluate", "load", "plan_run", "read_metadata", "save"]
+__all__ = ["cross_architecture", "distill", "evaluate", "load", "plan_run", "read_metadata",
+           "save"]
 
 
 def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SynSet:
@@ -100,7 +101,8 @@ def distill(
 
     The result's metadata keeps the loss read every ``loop.log_every`` iterations
     (``meta["loss_history"]``: ``[iteration, loss]`` pairs) and, with periodic evaluation, each
-    result (``meta["eval_history"]``); after ``resume`` both start at the resumed iteration.
+    result (``meta["eval_history"]``, marked ``"role": "monitoring"``: the set returned is the
+    final one, never the best evaluated); after ``resume`` both start at the resumed iteration.
     """
     device = resolve_device(device)
     plan, data = plan_run(method, dataset=dataset, ipc=ipc, iterations=iterations, seed=seed,
@@ -119,11 +121,14 @@ def distill(
         def eval_fn(synset: SynSet, iteration: int) -> None:
             result = evaluate(synset, evaluator=evaluator, settings=eval_settings, data=data,
                               seed=seed, device=device)
-            evaluations.append({"iteration": iteration, "evaluator": result.evaluator,
-                                "protocol": result.protocol, "metrics": result.metrics})
+            # monitoring only: the run's result is the final set, never the best of these
+            evaluations.append({"iteration": iteration, "role": "monitoring",
+                                "evaluator": result.evaluator, "protocol": result.protocol,
+                                "metrics": result.metrics})
             if eval_log and distributed.is_main():
                 with open(eval_log, "a") as fh:
-                    fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
+                    fh.write(json.dumps({"iteration": iteration, "role": "monitoring",
+                                         **result.to_dict()}) + "\n")
     synset = run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
                  progress=progress, callback=record, evaluate=eval_fn)
     synset.meta["loss_history"] = losses
@@ -161,12 +166,49 @@ def evaluate(
     values.update(settings or {})
     instance = cls(cls.Config.from_dict(values, owner=f"evaluator {cls.name}"))
     if data is None:
-        # the artifact records the dataset settings it was distilled with (imagefolder paths,
-        # image size); the caller's dataset_config overrides them key by key
-        config = {**dict(synset.meta.get("dataset_config") or {}), **dict(dataset_config or {})}
-        data = load_dataset(str(synset.meta["dataset"]), data_dir, download=download,
-                            config=config)
+        data = _dataset_of(synset, data_dir, download, dataset_config)
     return instance.evaluate(synset, data, seed=seed, device=device, progress=progress)
+
+
+def _dataset_of(synset: SynSet, data_dir: str | os.PathLike[str] | None, download: bool,
+                dataset_config: Mapping[str, Any] | None) -> RealData:
+    """The real dataset a set was distilled from: the artifact records the dataset settings it
+    was distilled with (imagefolder paths, image size); ``dataset_config`` overrides them key by
+    key."""
+    config = {**dict(synset.meta.get("dataset_config") or {}), **dict(dataset_config or {})}
+    return load_dataset(str(synset.meta["dataset"]), data_dir, download=download, config=config)
+
+
+def cross_architecture(
+    synset: SynSet | str | os.PathLike[str],
+    models: Sequence[str],
+    *,
+    evaluator: str = "accuracy",
+    settings: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+    data: RealData | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    dataset_config: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+) -> dict[str, EvalResult]:
+    """Evaluate one set with each architecture of ``models`` (names of
+    ``condense.networks.model_names()``), the protocol otherwise unchanged; results by model, in
+    the order given. The dataset is loaded once. With the accuracy evaluator each result carries
+    its own random baseline (trained with that model, cached)."""
+    if not models:
+        raise ConfigError("give at least one model, e.g. convnet,convnet-bn,alexnet")
+    if not isinstance(synset, SynSet):
+        synset = load(synset)
+    if data is None:
+        data = _dataset_of(synset, data_dir, download, dataset_config)
+    return {name: evaluate(synset, evaluator=evaluator, settings={**dict(settings or {}),
+                                                                   "model": name},
+                           preset=preset, data=data, seed=seed, device=device,
+                           progress=progress)
+            for name in models}
 
 
 def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:
