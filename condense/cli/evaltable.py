@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from .. import api, distributed
@@ -127,8 +128,6 @@ def evaluate_models(artifact: str, local: str, models: list[str], *, evaluator: 
                     as_json: bool, no_save: bool, into_metadata: bool,
                     no_progress: bool) -> None:
     """``condense eval --model a,b,c``: one evaluation per model, one table, one JSON."""
-    from rich.console import Console
-
     synset = load(local)
     main = distributed.is_main()
     with progress_bars(not no_progress and main) as report:
