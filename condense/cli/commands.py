@@ -81,7 +81,8 @@ def _run_epilog() -> str:
                    "default).")
 @click.option("--evaluator", default=None, shell_complete=complete("evaluators"),
               help="Evaluate every `--set eval_every=K` iterations with this evaluator; results "
-                   "go to <out>.eval.jsonl.")
+                   "go to <out>.eval.jsonl, marked as monitoring (the artifact is always the "
+                   "final set, never the best evaluated).")
 @click.option("--eval-set", "eval_settings", multiple=True, metavar="KEY=VALUE",
               help="Settings of the periodic evaluator (repeatable).")
 @click.option("--class-chunk", type=click.IntRange(min=0), default=None,
