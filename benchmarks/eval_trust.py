@@ -55,6 +55,9 @@ def make_sets(args: argparse.Namespace, data: condense.RealData) -> None:
 
 
 def fmt(m: dict[str, float], key: str) -> str:
+    """``key ± key_std``; the set's own rows are ``hard_accuracy`` ± ``hard_std``."""
+    if key in ("hard", "soft"):
+        return f"{m[key + '_accuracy']:.2f} ± {m[key + '_std']:.2f}"
     return f"{m[key]:.2f} ± {m[key + '_std']:.2f}" if key in m else "-"
 
 
@@ -63,6 +66,10 @@ def scores(args: argparse.Namespace, data: condense.RealData) -> None:
                         soft_criterion=args.criterion, temperature=args.temperature)
     rows = []
     for method in args.sets.split(","):
+        saved = Path(args.out) / f"{method}.scores.json"
+        if args.reprint:
+            rows.append((method, json.loads(saved.read_text())["metrics"]))
+            continue
         t0 = time.perf_counter()
         r = condense.evaluate(set_path(Path(args.out), method), data=data, settings=settings)
         m, d = r.metrics, r.details
@@ -70,8 +77,8 @@ def scores(args: argparse.Namespace, data: condense.RealData) -> None:
         print(f"{method}: {time.perf_counter() - t0:.0f} s; teacher {d['teacher']['cache']} "
               f"({d['teacher']['accuracy']:.2f} %), baseline hard {d['baseline']['hard']['cache']}"
               f", soft {d['baseline']['soft']['cache']}", flush=True)
-        (Path(args.out) / f"{method}.scores.json").write_text(json.dumps(r.to_dict(), indent=1))
-    print(f"\nprotocol {r.protocol}: {args.model}, {args.num_eval} nets x {args.epochs}+1 epochs, "
+        saved.write_text(json.dumps(r.to_dict(), indent=1))
+    print(f"\nprotocol: {args.model}, {args.num_eval} nets x {args.epochs}+1 epochs, "
           f"teacher {args.teacher_epochs} epochs on 60k images, {args.criterion} T="
           f"{args.temperature}; percent, mean ± std over networks")
     print("| set | hard: set | hard: random | hard: diff | soft: set | soft: random | soft: diff"
@@ -92,11 +99,17 @@ def xarch(args: argparse.Namespace, data: condense.RealData) -> None:
     models = args.models.split(",")
     path = set_path(Path(args.out), args.set)
     rows = []
+    payloads: list[dict[str, Any]] = []
     for model in models:
         t0 = time.perf_counter()
         r = condense.cross_architecture(path, [model], data=data, settings=protocol(args))[model]
         rows.append((model, r.metrics, time.perf_counter() - t0))
+        payloads.append({"artifact": str(path), **r.to_dict()})
         print(f"{model}: {rows[-1][2]:.0f} s", flush=True)
+    # as `condense eval --model a,b` writes it, so that `condense report` plots it
+    path.with_name(path.stem + ".eval-accuracy-models.json").write_text(
+        json.dumps({"artifact": str(path), "evaluator": "accuracy", "models": models,
+                    "results": payloads}, indent=1))
     print(f"\n{args.set} set, {args.num_eval} nets x {args.epochs}+1 epochs, batch 256, DSA; "
           f"percent")
     print("| model | set | random baseline | difference | seconds |")
@@ -139,6 +152,8 @@ def main() -> None:
     ap.add_argument("--teacher-epochs", type=int, default=3)
     ap.add_argument("--criterion", default="kl")
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--reprint", action="store_true",
+                    help="scores: print the table from the saved <set>.scores.json files")
     args = ap.parse_args()
     condense.tune_allocator()
     Path(args.out).mkdir(parents=True, exist_ok=True)
