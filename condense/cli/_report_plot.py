@@ -43,6 +43,7 @@ def render_accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str,
                 s = r.get(spread) if isinstance(r.get(spread), (int, float)) else 0.0
                 values += [r[key] - s, r[key] + s]
     y_lo, y_hi = _value_axis(values or [0.0, 100.0])
+    y_hi += (y_hi - y_lo) * 0.06  # room for the value labels
 
     def y_of(v: float) -> float:
         return bottom - (v - y_lo) / (y_hi - y_lo) * (bottom - top)
@@ -68,6 +69,7 @@ def render_accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str,
             x0, x1 = centre + offset - bar / 2, centre + offset + bar / 2
             draw.rectangle([x0, y_of(value), x1, bottom], fill=colour)
             s = r.get(spread)
+            top_of_bar = value + s if isinstance(s, (int, float)) and s > 0 else value
             if isinstance(s, (int, float)) and s > 0:
                 xm = (x0 + x1) / 2
                 draw.line([(xm, y_of(value - s)), (xm, y_of(value + s))], fill=WHISKER_COLOUR,
@@ -76,8 +78,8 @@ def render_accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str,
                     draw.line([(xm - 5, y_of(v)), (xm + 5, y_of(v))], fill=WHISKER_COLOUR,
                               width=2)
             label = f"{value:.1f}"
-            draw.text((x0 + (bar - draw.textlength(label, font=font)) / 2, y_of(value) - 14),
-                      label, fill=AXIS_COLOUR, font=font)
+            draw.text((x0 + (bar - draw.textlength(label, font=font)) / 2,
+                       y_of(top_of_bar) - 14), label, fill=AXIS_COLOUR, font=font)
         for line_no, text in enumerate(str(r.get("label", "")).split("\n")[:3]):
             w = draw.textlength(text, font=font)
             draw.text((centre - w / 2, bottom + 6 + 12 * line_no), text, fill=AXIS_COLOUR,
