@@ -18,7 +18,16 @@ from .version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from . import augment, devices, distributed, hub, loop, networks
-    from .api import distill, evaluate, load, plan_run, read_metadata, results_path, save
+    from .api import (
+        cross_architecture,
+        distill,
+        evaluate,
+        load,
+        plan_run,
+        read_metadata,
+        results_path,
+        save,
+    )
     from .config import Config, setting
     from .datasets import load_dataset
     from .dryrun import dry_run
@@ -64,8 +73,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
 _SOURCES: dict[str, str] = {
     **{name: f"condense.{name}" for name in ("augment", "devices", "distributed", "hub", "loop",
                                              "networks")},
-    **dict.fromkeys(("distill", "evaluate", "load", "plan_run", "read_metadata", "results_path",
-                     "save"), "condense.api"),
+    **dict.fromkeys(("cross_architecture", "distill", "evaluate", "load", "plan_run",
+                     "read_metadata", "results_path", "save"), "condense.api"),
     **dict.fromkeys(("Config", "setting"), "condense.config"),
     "dry_run": "condense.dryrun",
     "load_dataset": "condense.datasets",
@@ -109,9 +118,8 @@ __all__ = [
     "LoopConfig", "Method", "OutputError", "Plan", "PluginError", "ProgressEvent", "ProgressFn",
     "RawSplit", "RealData", "RunInterrupted", "StepContext", "StepEvent", "SynSet",
     "UnknownComponentError", "ZCA",
-    "__version__", "augment", "derive_seed", "describe", "devices", "distill", "distributed",
-    "dry_run",
-    "evaluate",
+    "__version__", "augment", "cross_architecture", "derive_seed", "describe", "devices",
+    "distill", "distributed", "dry_run", "evaluate",
     "get_dataset", "get_evaluator", "get_method", "get_sampler", "hookimpl", "hub",
     "keyed_generator",
     "load", "load_dataset", "loop", "networks", "plan_run", "read_metadata", "resolve_plan",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ from .store import read_metadata, save
 from .synset import SynSet
 from .validation import check_against_data, validate_synset
 
-__all__ = ["distill", "evaluate", "load", "plan_run", "read_metadata", "save"]
+__all__ = ["cross_architecture", "distill", "evaluate", "load", "plan_run", "read_metadata",
+           "save"]
 
 
 def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
@@ -104,7 +105,8 @@ def distill(
 
     The result's metadata keeps the loss read every ``loop.log_every`` iterations
     (``meta["loss_history"]``: ``[iteration, loss]`` pairs) and, with periodic evaluation, each
-    result (``meta["eval_history"]``); after ``resume`` both start at the resumed iteration.
+    result (``meta["eval_history"]``, marked ``"role": "monitoring"``: the set returned is the
+    final one, never the best evaluated); after ``resume`` both start at the resumed iteration.
 
     ``stop()`` is asked after each iteration; when it answers true the run writes its
     ``checkpoint`` there and raises :class:`condense.RunInterrupted` (resume continues it).
@@ -126,11 +128,14 @@ def distill(
         def eval_fn(synset: SynSet, iteration: int) -> None:
             result = evaluate(synset, evaluator=evaluator, settings=eval_settings, data=data,
                               seed=seed, device=device)
-            evaluations.append({"iteration": iteration, "evaluator": result.evaluator,
-                                "protocol": result.protocol, "metrics": result.metrics})
+            # monitoring only: the run's result is the final set, never the best of these
+            evaluations.append({"iteration": iteration, "role": "monitoring",
+                                "evaluator": result.evaluator, "protocol": result.protocol,
+                                "metrics": result.metrics})
             if eval_log and distributed.is_main():
                 with open(eval_log, "a") as fh:
-                    fh.write(json.dumps({"iteration": iteration, **result.to_dict()}) + "\n")
+                    fh.write(json.dumps({"iteration": iteration, "role": "monitoring",
+                                         **result.to_dict()}) + "\n")
     synset = run(plan, data, device=device, checkpoint=checkpoint, resume=resume,
                  progress=progress, callback=record, evaluate=eval_fn, stop=stop)
     synset.meta["loss_history"] = losses
@@ -209,6 +214,39 @@ def data_of(synset: SynSet, data_dir: str | os.PathLike[str] | None = None, *,
             f"{name}: the set was distilled from the data in {recorded}, which no longer exists, "
             f"and the data is not in the default locations either; pass --data-dir FOLDER "
             f"(data_dir=) pointing at a copy of it") from None
+
+
+def cross_architecture(
+    synset: SynSet | str | os.PathLike[str],
+    models: Sequence[str],
+    *,
+    evaluator: str = "accuracy",
+    settings: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+    data: RealData | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    dataset_config: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
+) -> dict[str, EvalResult]:
+    """Evaluate one set with each architecture of ``models`` (names of
+    ``condense.networks.model_names()``), the protocol otherwise unchanged; results by model, in
+    the order given. The dataset is loaded once. With the accuracy evaluator each result carries
+    its own random baseline (trained with that model, cached)."""
+    if not models:
+        raise ConfigError("give at least one model, e.g. convnet,convnet-bn,alexnet")
+    if not isinstance(synset, SynSet):
+        synset = load(synset)
+    if data is None:
+        data = data_of(synset, data_dir, download=download,
+                       dataset_config=dataset_config)
+    return {name: evaluate(synset, evaluator=evaluator, settings={**dict(settings or {}),
+                                                                   "model": name},
+                           preset=preset, data=data, seed=seed, device=device,
+                           progress=progress)
+            for name in models}
 
 
 def results_path(artifact: str | os.PathLike[str], evaluator: str) -> Path:

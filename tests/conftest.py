@@ -88,6 +88,19 @@ class _TinyPlugin:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Evaluation baselines and teachers are cached under $CONDENSE_CACHE_DIR: a fresh one for
+    the session, never the user's ~/.cache."""
+    before = os.environ.get("CONDENSE_CACHE_DIR")
+    os.environ["CONDENSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("condense-cache"))
+    yield
+    if before is None:
+        os.environ.pop("CONDENSE_CACHE_DIR", None)
+    else:
+        os.environ["CONDENSE_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tiny_datasets() -> Iterator[None]:
     pm.register(_TinyPlugin, name="tiny-datasets")
     yield

@@ -263,7 +263,11 @@ def test_periodic_evaluation_is_logged_as_json_lines(tmp_path, tiny_rgb):
         # the artifact keeps the evaluations too (without the log's bulk)
         assert [e["iteration"] for e in syn.meta["eval_history"]] == [2, 4]
         assert syn.meta["eval_history"][0] == {k: lines[0][k] for k in
-                                               ("iteration", "evaluator", "protocol", "metrics")}
+                                               ("iteration", "evaluator", "protocol", "metrics",
+                                                "role")}
+        # monitoring only: the run's result is the final set, never the best evaluated one
+        assert {e["role"] for e in syn.meta["eval_history"]} == {"monitoring"}
+        assert {line["role"] for line in lines} == {"monitoring"}
     finally:
         pm.unregister(name="eval-plugin")
 

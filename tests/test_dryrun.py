@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import condense
 from condense.cli import cli
+from condense.datasets.cache import cache_dir
 
 SMALL = ["--ipc", "2", "--set", "batch_real=4"]
 #: encoder settings for the methods that have them (the others refuse unknown keys)
@@ -101,14 +102,16 @@ def test_imagefolder_decodes_without_writing_the_cache(tmp_path: Path) -> None:
     write_imagefolder(data)
     work = tmp_path / "work"
     work.mkdir()
-    before = files_under(data)
+    cache = cache_dir(str(data))  # beside the data, or $CONDENSE_CACHE_DIR where set
+    cache.mkdir(parents=True, exist_ok=True)
+    before = files_under(data) | files_under(cache)
     out = dry(CliRunner(), ["run", "dm", "-d", "imagefolder", "--data-dir", str(data),
                             "--image-size", "8", "--ipc", "1", "--set", "batch_real=2",
                             *NARROW, "--dry-run"], work)
     assert "dataset      imagefolder: 2 classes, 3×8×8, 6 training images" in out
-    assert files_under(data) == before  # no decoded-image cache entry
+    assert files_under(data) | files_under(cache) == before  # no decoded-image cache entry
     condense.load_dataset("imagefolder", str(data), config={"image_size": 8})
-    assert files_under(data) != before  # (a real load does write one)
+    assert files_under(data) | files_under(cache) != before  # (a real load does write one)
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def _run_epilog() -> str:
                    "default).")
 @click.option("--evaluator", default=None, shell_complete=complete("evaluators"),
               help="Evaluate every `--set eval_every=K` iterations with this evaluator; results "
-                   "go to <out>.eval.jsonl.")
+                   "go to <out>.eval.jsonl, marked as monitoring (the artifact is always the "
+                   "final set, never the best evaluated).")
 @click.option("--eval-set", "eval_settings", multiple=True, metavar="KEY=VALUE",
               help="Settings of the periodic evaluator (repeatable).")
 @click.option("--class-chunk", type=click.IntRange(min=0), default=None,
@@ -122,7 +123,16 @@ def run(**params: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--no-save", is_flag=True, help="Do not write <artifact>.eval-<evaluator>.json.")
 @click.option("--model", default=None,
-              help="Evaluation architecture (cross-architecture), same as --set model=NAME.")
+              help="Evaluation architecture, same as --set model=NAME; a comma-separated list "
+                   "(e.g. convnet,convnet-bn,alexnet,vgg11,resnet18) gives one cross-architecture "
+                   "table and JSON (<artifact>.eval-<evaluator>-models.json).")
+@click.option("--no-baseline", is_flag=True,
+              help="accuracy: skip the random real-image baseline trained beside the set (same "
+                   "as --set baseline=false).")
+@click.option("--teacher", default=None, metavar="train|PATH",
+              help="accuracy: also train on soft labels from a teacher (`train`: a network "
+                   "trained on the real training set, cached; or a saved state dict) and report "
+                   "DD-Ranking's HLR, IOR and LRS; same as --set teacher=...")
 @click.option("--into-metadata", is_flag=True,
               help="Also record the result in the artifact's metadata (key `evaluations`).")
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
@@ -149,6 +159,24 @@ def show(**params: Any) -> None:
     and reported. The `reproduce` command is printed in full below the table.
     """
     invoke("condense.cli.show:show", params)
+
+
+@click.command("report", cls=CondenseCommand)
+@click.argument("artifacts", nargs=-1, required=True, shell_complete=complete_file)
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the PNGs [default: beside each artifact, as its image grid].")
+@click.option("--json", "as_json", is_flag=True, help="Print the collected figures as JSON.")
+def report(**params: Any) -> None:
+    """Plot each ARTIFACT's evaluations: accuracy vs its random baseline per model, and vs
+    iteration.
+
+    Reads the results `condense eval` wrote beside the artifact (<stem>.eval-*.json), those
+    recorded in its metadata (--into-metadata) and its periodic evaluations (eval_history,
+    monitoring only); writes <stem>.accuracy.png (bars: mean ± std of the set and of its
+    random baseline, per model and protocol) and, where periodic evaluations exist,
+    <stem>.iterations.png.
+    """
+    invoke("condense.cli.report:report", params)
 
 
 @click.command("list", cls=CondenseCommand)
@@ -240,8 +268,9 @@ def import_(**params: Any) -> None:
 
 #: every built-in command declared here, by name
 COMMANDS: dict[str, click.Command] = {
-    c.name: c for c in (run, evaluate, show, list_, plugins, import_)  # type: ignore[misc]
+    c.name: c for c in (run, evaluate, show, report, list_, plugins,  # type: ignore[misc]
+                        import_)
 }
 
 __all__ = ["COMMANDS", "IMPORT_FORMATS", "IMPORT_FORMAT_HELP", "LIST_KINDS", "evaluate",
-           "import_", "list_", "plugins", "run", "show"]
+           "import_", "list_", "plugins", "report", "run", "show"]

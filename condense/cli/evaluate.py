@@ -20,22 +20,20 @@ from ..store import load, save
 from ._console import err_console, out_json, progress_bars
 from ._options import settings_dict
 from ._outputs import after_result, check_writable, write_record
+from .evaltable import baseline_note, evaluate_models, result_tables
 from .hub import hub_warnings
 
 
 def render_result(result: dict[str, Any]) -> Table:
-    table = Table(title=f"{result['evaluator']} — protocol: {result['protocol']}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in result["metrics"].items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    return table
+    """The first table ``condense eval`` prints for ``result`` (:mod:`.evaltable`)."""
+    return result_tables(result)[0]
 
 
 def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[str, ...],
              data_dir: str | None, download: bool, dataset_config: dict[str, object],
              device: str, seed: int, as_json: bool,
-             no_save: bool, model: str | None, into_metadata: bool, no_progress: bool) -> None:
+             no_save: bool, model: str | None, into_metadata: bool, no_progress: bool,
+             no_baseline: bool = False, teacher: str | None = None) -> None:
     """Evaluate ARTIFACT (a .safetensors file or hf://datasets/ORG/REPO/FILE) with an evaluator."""
     # under torchrun the evaluation networks are spread over the ranks; rank 0 writes and prints
     tune_allocator()  # process-wide malloc settings: the CLI owns the process
@@ -48,14 +46,26 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
     if into_metadata and artifact.startswith("hf://"):
         raise ArtifactError("--into-metadata needs a local artifact; `condense pull` it first")
     synset = load(local)
+    models = [m.strip() for m in (model or "").split(",") if m.strip()]
+    record = api.results_path(artifact, evaluator if len(models) < 2 else f"{evaluator}-models")
     if main and not no_save:
-        check_writable(api.results_path(artifact, evaluator),
-                       "pass --no-save to skip the record (--json prints it)")
+        check_writable(record, "pass --no-save to skip the record (--json prints it)")
     if main and into_metadata:
         check_writable(local, "leave out --into-metadata, or copy the artifact somewhere writable")
-    overrides = settings_dict(settings)
-    if model:
-        overrides["model"] = model
+    overrides: dict[str, Any] = dict(settings_dict(settings))
+    if no_baseline:
+        overrides["baseline"] = False
+    if teacher:
+        overrides["teacher"] = teacher
+    if len(models) > 1:
+        evaluate_models(artifact, local, models, evaluator=evaluator, preset=preset,
+                        overrides=overrides, data_dir=data_dir, download=download,
+                        dataset_config=dataset_config, device=dev, seed=seed, as_json=as_json,
+                        no_save=no_save, into_metadata=into_metadata, no_progress=no_progress)
+        distributed.shutdown()
+        return
+    if models:
+        overrides["model"] = models[0]
     with progress_bars(not no_progress and main) as report:
         result = api.evaluate(synset, evaluator=evaluator, settings=overrides,
                               preset=preset, data_dir=data_dir, download=download,
@@ -70,7 +80,11 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
         out_json(payload)
     else:
         console = Console()
-        console.print(render_result(payload))
+        for table in result_tables(payload):
+            console.print(table)
+        note = baseline_note(payload)
+        if note:
+            err_console.print(note, highlight=False, markup=False)
         settings_line = ", ".join(f"{k}={v}" for k, v in payload["settings"].items())
         console.print(f"protocol {payload['protocol']}: {settings_line}", soft_wrap=True,
                       highlight=False, markup=False)

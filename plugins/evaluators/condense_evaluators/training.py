@@ -87,11 +87,38 @@ def init_models(build: Callable[[], nn.Module], generators: Sequence[torch.Gener
     return models
 
 
-def _loss(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy over the last-but-one axis, summed over any leading (model) axis."""
+@dataclasses.dataclass(frozen=True)
+class SoftLoss:
+    """How a network learns from soft targets (probabilities ``p_T``, already at temperature T).
+
+    ``sce``: soft cross-entropy ``-sum p_T log softmax(z / T)``; ``kl``: ``T^2 KL(p_T ||
+    softmax(z / T))`` (DD-Ranking's two criteria; arXiv 2505.13300). With fixed targets the two
+    differ by the constant entropy of ``p_T`` and the ``T^2`` factor only, so at ``T = 1`` they
+    train the same network up to float rounding. Hard (integer) targets always use plain
+    cross-entropy.
+    """
+
+    criterion: Literal["sce", "kl"] = "sce"
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.criterion not in ("sce", "kl"):
+            raise condense.ConfigError(
+                f"unknown soft-label criterion {self.criterion!r}; valid: sce, kl")
+        if not self.temperature > 0:
+            raise condense.ConfigError(f"temperature must be > 0, got {self.temperature}")
+
+
+def _loss(logits: Tensor, target: Tensor, soft: SoftLoss = SoftLoss()) -> Tensor:  # noqa: B008
+    """Mean loss over the last-but-one axis, summed over any leading (model) axis."""
     b = logits.shape[-2]
     if target.is_floating_point():  # soft labels: probabilities
-        return -(target * F.log_softmax(logits, -1)).sum() / b
+        t = soft.temperature
+        log_q = F.log_softmax(logits / t if t != 1.0 else logits, -1)
+        if soft.criterion == "kl":
+            kl = target * (target.clamp_min(1e-12).log() - log_q)
+            return t * t * kl.sum() / b
+        return -(target * log_q).sum() / b
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                            reduction="sum") / b
 
@@ -130,6 +157,7 @@ def train_models(
     chunk: int = 0,
     lr: float | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    soft: SoftLoss = SoftLoss(),  # noqa: B008 - frozen dataclass
 ) -> None:
     """Train ``models`` in place on ``images``/``targets`` (on the models' device).
 
@@ -137,7 +165,8 @@ def train_models(
     ``generators[k]`` drives model k's shuffles and DSA draws (continue the stream used for its
     initialisation). ``chunk`` caps how many models are stacked at once (0 = all). ``lr``
     overrides ``protocol.lr`` (e.g. a learned ``syn_lr``). ``on_epoch(k_done_epochs)`` is called
-    with the running total of finished model-epochs.
+    with the running total of finished model-epochs. ``soft`` sets the criterion and
+    temperature used with float (soft) targets.
     """
     if len(models) != len(generators):
         raise ValueError(f"{len(models)} models but {len(generators)} generators")
@@ -160,14 +189,15 @@ def train_models(
                 on_epoch(done[0])
 
     if kind == "parallel" and not use_compile:
-        _train_parallel(models, images, targets, protocol, generators, base_lr, tick)
+        _train_parallel(models, images, targets, protocol, generators, base_lr, tick, soft)
     elif kind == "stacked":
         size = chunk if chunk > 0 else len(models)
         for s in range(0, len(models), size):
             _train_stacked(models[s : s + size], images, targets, protocol,
-                           generators[s : s + size], base_lr, use_compile, tick)
+                           generators[s : s + size], base_lr, use_compile, tick, soft)
     else:
-        _train_sequential(models, images, targets, protocol, generators, base_lr, use_compile, tick)
+        _train_sequential(models, images, targets, protocol, generators, base_lr, use_compile, tick,
+                          soft)
 
 
 def run_on_cores(jobs: Sequence[Callable[[], None]]) -> None:
@@ -211,10 +241,10 @@ def run_on_cores(jobs: Sequence[Callable[[], None]]) -> None:
 
 def _train_parallel(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
                     protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
-                    tick: Callable[[int], None]) -> None:
+                    tick: Callable[[int], None], soft: SoftLoss) -> None:
     def job(net: nn.Module, g: torch.Generator) -> Callable[[], None]:
         return lambda: _train_sequential([net], images, targets, protocol, [g], base_lr, False,
-                                         tick)
+                                         tick, soft)
 
     run_on_cores([job(net, g) for net, g in zip(models, generators, strict=True)])
 
@@ -233,7 +263,8 @@ def channels_last_pays(net: nn.Module, device: torch.device) -> bool:
 
 def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
                       protocol: TrainProtocol, generators: Sequence[torch.Generator],
-                      base_lr: float, use_compile: bool, tick: Callable[[int], None]) -> None:
+                      base_lr: float, use_compile: bool, tick: Callable[[int], None],
+                      soft: SoftLoss = SoftLoss()) -> None:  # noqa: B008
     size = tuple(images.shape[-2:])
     nhwc = images.dim() == 4 and channels_last_pays(models[0], images.device)
     if use_compile:
@@ -260,7 +291,7 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
                     x = augment.apply(x, p)
                 if nhwc:
                     x = x.contiguous(memory_format=torch.channels_last)
-                loss = _loss(forward(x), targets[idx.to(targets.device)])
+                loss = _loss(forward(x), targets[idx.to(targets.device)], soft)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -275,7 +306,8 @@ def _train_sequential(models: Sequence[nn.Module], images: Tensor, targets: Tens
 
 def _train_stacked(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
                    protocol: TrainProtocol, generators: Sequence[torch.Generator], base_lr: float,
-                   use_compile: bool, tick: Callable[[int], None]) -> None:
+                   use_compile: bool, tick: Callable[[int], None],
+                   soft: SoftLoss = SoftLoss()) -> None:  # noqa: B008
     from torch.func import functional_call, stack_module_state, vmap
 
     k = len(models)
@@ -305,7 +337,7 @@ def _train_stacked(models: Sequence[nn.Module], images: Tensor, targets: Tensor,
                 x = augment.apply(x, p)
             x = x.reshape(k, idx.shape[1], *x.shape[1:])
             y = targets[flat.to(targets.device)].reshape(k, idx.shape[1], *targets.shape[1:])
-            loss = _loss(forward(params, buffers, x), y)
+            loss = _loss(forward(params, buffers, x), y, soft)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -362,5 +394,5 @@ def evaluate_models(models: Sequence[nn.Module], images: Tensor, labels: Tensor,
     return [c / total for c in correct]
 
 
-__all__ = ["TrainProtocol", "evaluate_models", "init_models", "resolve_engine", "run_on_cores",
-           "train_models"]
+__all__ = ["SoftLoss", "TrainProtocol", "evaluate_models", "init_models", "resolve_engine",
+           "run_on_cores", "train_models"]
