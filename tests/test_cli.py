@@ -310,20 +310,21 @@ def test_progress_lines_follow_log_every_and_a_time_floor():
     for i in range(1, 101):
         now[0] = i * 0.5  # 2 it/s
         report(ProgressEvent("distill", i, 100, {"loss": 12.3456}))
-    assert [ln.split()[1] for ln in lines] == [f"{k}/100" for k in range(10, 101, 10)]
-    assert lines[1] == "iteration 20/100 loss 12.35 2 it/s ETA 0:00:40"
+    assert [ln.split()[1] for ln in lines] == ["1/100"] + [f"{k}/100" for k in range(10, 101, 10)]
+    assert lines[0] == "iteration 1/100 loss 12.35"  # the first step, always (no rate yet)
+    assert lines[2] == "iteration 20/100 loss 12.35 2 it/s ETA 0:00:40"
     lines.clear()
     slow = ProgressLines({"distill": 1000}, write=lines.append, clock=lambda: now[0])
     for i in range(1, 11):
         now[0] = i * 10.0  # one iteration every 10 s: a line at least every 30 s
         slow(ProgressEvent("distill", i, 5000, {}))
-    assert [ln.split()[1] for ln in lines] == ["4/5000", "7/5000", "10/5000"]
+    assert [ln.split()[1] for ln in lines] == ["1/5000", "4/5000", "7/5000", "10/5000"]
     lines.clear()
     evaluation = ProgressLines(write=lines.append, clock=lambda: now[0])
     for i in range(1, 41):
         now[0] += 2
         evaluation(ProgressEvent("accuracy", i, 40, {"model": "convnet"}))
-    assert len(lines) == 20 and lines[-1].startswith("accuracy 40/40 model convnet")
+    assert len(lines) == 21 and lines[-1].startswith("accuracy 40/40 model convnet")
 
 
 def test_loss_history_and_curve(runner, tmp_path):

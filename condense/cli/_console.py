@@ -48,7 +48,8 @@ class ProgressLines:
 
     A task's line is printed when its count reaches a multiple of ``every[task]`` (default: a
     twentieth of the total) but at most one line per ``min_gap`` seconds, at least every
-    ``interval`` seconds while the task advances, and when it completes.
+    ``interval`` seconds while the task advances, for its first step (so a log shows when a run
+    whose steps take minutes got going) and when it completes.
     """
 
     LABELS = {"distill": "iteration"}
@@ -78,7 +79,8 @@ class ProgressLines:
         every = self.every.get(event.task) or max(1, (total or 0) // 20)
         finished = bool(total) and done >= total
         due = (done % every == 0 and now - last_t >= self.min_gap) or now - last_t >= self.interval
-        if not (finished or due):
+        first = last_c < 0  # the first step of a task: it started, and after how long
+        if not (finished or due or first):
             return
         state[2], state[3] = now, done
         parts = [f"{self.LABELS.get(event.task, event.task)} {done}"
