@@ -427,8 +427,20 @@ def launch(o: Options, nproc: int, backend: str, device: str) -> list[Row]:
                 single = run_images(plan, data, device) - init
             sharded = torch.load(out / f"{method}.pt") - init
             err = rel_err(sharded, single)
-            rows.append(Row("torchrun", item, f"rel {err:.1e}", f"≤ {TOL_SHARDED:g}",
-                            status(err <= TOL_SHARDED), {"rel_err": err}))
+            # per image, relative to the update's scale: a different summation order can push a
+            # few activations across ReLU's zero and change those images' gradients (seen on
+            # the CPU at this size, also by switching channels_last alone), so the criterion is
+            # the typical image and at most a quarter of the images above the tolerance, as in
+            # tests/test_distributed.py (docs/distributed.md)
+            scale = float(single.abs().max()) or 1.0
+            per = sorted(float((a - b).abs().max()) / scale for a, b in zip(sharded, single,
+                                                                          strict=True))
+            typical, over = per[len(per) // 2], sum(d > TOL_SHARDED for d in per)
+            ok = typical <= TOL_SHARDED / 2 and over <= len(per) // 4
+            rows.append(Row("torchrun", item,
+                            f"typical image {typical:.1e}, {over}/{len(per)} over, max {err:.1e}",
+                            f"typical ≤ {TOL_SHARDED / 2:g}, ≤ 1/4 over {TOL_SHARDED:g}",
+                            status(ok), {"rel_err": err, "typical": typical, "over": over}))
         except Exception as exc:  # noqa: BLE001
             rows.append(error_row("torchrun", item, exc))
     if nproc < 2:
