@@ -8,7 +8,7 @@ axis); see docs/reference/artifact-format.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,40 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
             break
     first = math.ceil(lo / step) * step
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def draw_x_grid(draw: ImageDraw.ImageDraw, font: Any, lo: float, hi: float,
+                x_of: Callable[[float], float], top: float, bottom: float) -> None:
+    """Vertical grid lines at :func:`_ticks` with their labels below the plot."""
+    for t in _ticks(lo, hi):
+        x = x_of(t)
+        draw.line([(x, top), (x, bottom)], fill=GRID_COLOUR)
+        label = f"{t:.0f}" if t == int(t) else f"{t:.3g}"
+        w = draw.textlength(label, font=font)
+        draw.text((x - w / 2, bottom + 6), label, fill=AXIS_COLOUR, font=font)
+
+
+def draw_y_grid(draw: ImageDraw.ImageDraw, font: Any, lo: float, hi: float,
+                y_of: Callable[[float], float], left: float, right: float, *,
+                label: Callable[[float], str] = lambda t: f"{t:.4g}",
+                colour: tuple[int, int, int] = AXIS_COLOUR) -> None:
+    """Horizontal grid lines at :func:`_ticks` with their labels left of the plot."""
+    for t in _ticks(lo, hi):
+        y = y_of(t)
+        draw.line([(left, y), (right, y)], fill=GRID_COLOUR)
+        text = label(t)
+        w = draw.textlength(text, font=font)
+        draw.text((left - 6 - w, y - 5), text, fill=colour, font=font)
+
+
+def draw_legend(draw: ImageDraw.ImageDraw, font: Any, right: float,
+                entries: Sequence[tuple[str, tuple[int, int, int]]]) -> None:
+    """``(text, colour)`` entries right-aligned at ``right`` on the title line."""
+    x = right
+    for text, colour in reversed(entries):
+        x -= draw.textlength(text, font=font)
+        draw.text((x, 10), text, fill=colour, font=font)
+        x -= 16
 
 
 def _eval_series(evals: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[float, float]]]:
@@ -80,19 +114,10 @@ def render_loss_curve(meta: Mapping[str, Any], size: tuple[int, int] = SIZE) -> 
     def y_of(v: float, lo: float = y_lo, hi: float = y_hi) -> float:
         return bottom - (v - lo) / (hi - lo) * (bottom - top)
 
-    for t in _ticks(x_lo, x_hi):
-        x = x_of(t)
-        draw.line([(x, top), (x, bottom)], fill=GRID_COLOUR)
-        label = f"{t:.0f}" if t == int(t) else f"{t:.3g}"
-        w = draw.textlength(label, font=font)
-        draw.text((x - w / 2, bottom + 6), label, fill=AXIS_COLOUR, font=font)
+    draw_x_grid(draw, font, x_lo, x_hi, x_of, top, bottom)
     if losses:
-        for t in _ticks(y_lo, y_hi):
-            y = y_of(t)
-            draw.line([(left, y), (right, y)], fill=GRID_COLOUR)
-            label = f"{10 ** t:.3g}" if log else f"{t:.4g}"
-            w = draw.textlength(label, font=font)
-            draw.text((left - 6 - w, y - 5), label, fill=LOSS_COLOUR, font=font)
+        draw_y_grid(draw, font, y_lo, y_hi, y_of, left, right, colour=LOSS_COLOUR,
+                    label=lambda t: f"{10 ** t:.3g}" if log else f"{t:.4g}")
     draw.rectangle([left, top, right, bottom], outline=AXIS_COLOUR)
     xlabel = "iteration"
     draw.text(((left + right - draw.textlength(xlabel, font=font)) / 2, height - 18), xlabel,
@@ -124,11 +149,7 @@ def render_loss_curve(meta: Mapping[str, Any], size: tuple[int, int] = SIZE) -> 
     title = " ".join(str(meta[k]) if k != "ipc" else f"IPC {meta[k]}"
                      for k in ("method", "dataset", "ipc") if k in meta)
     draw.text((left, 10), title, fill=AXIS_COLOUR, font=font)
-    x = right
-    for text, colour in reversed(legend):
-        x -= draw.textlength(text, font=font)
-        draw.text((x, 10), text, fill=colour, font=font)
-        x -= 16
+    draw_legend(draw, font, right, legend)
     return image
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ._plot import AXIS_COLOUR, GRID_COLOUR, _ticks
+from ._plot import AXIS_COLOUR, draw_legend, draw_x_grid, draw_y_grid
 
 SET_COLOUR = (31, 119, 180)
 BASELINE_COLOUR = (160, 160, 160)
@@ -48,12 +48,7 @@ def render_accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str,
     def y_of(v: float) -> float:
         return bottom - (v - y_lo) / (y_hi - y_lo) * (bottom - top)
 
-    for t in _ticks(y_lo, y_hi):
-        y = y_of(t)
-        draw.line([(left, y), (right, y)], fill=GRID_COLOUR)
-        label = f"{t:.4g}"
-        draw.text((left - 6 - draw.textlength(label, font=font), y - 5), label,
-                  fill=AXIS_COLOUR, font=font)
+    draw_y_grid(draw, font, y_lo, y_hi, y_of, left, right)
     draw.rectangle([left, top, right, bottom], outline=AXIS_COLOUR)
     draw.text((8, top - 14), "test accuracy (%)", fill=AXIS_COLOUR, font=font)
     slot = (right - left) / max(len(rows), 1)
@@ -119,18 +114,8 @@ def render_iterations(points: Sequence[tuple[float, float, float | None]],
     def y_of(v: float) -> float:
         return bottom - (v - y_lo) / (y_hi - y_lo) * (bottom - top)
 
-    for t in _ticks(x_lo, x_hi):
-        x = x_of(t)
-        draw.line([(x, top), (x, bottom)], fill=GRID_COLOUR)
-        label = f"{t:.0f}" if t == int(t) else f"{t:.3g}"
-        draw.text((x - draw.textlength(label, font=font) / 2, bottom + 6), label,
-                  fill=AXIS_COLOUR, font=font)
-    for t in _ticks(y_lo, y_hi):
-        y = y_of(t)
-        draw.line([(left, y), (right, y)], fill=GRID_COLOUR)
-        label = f"{t:.4g}"
-        draw.text((left - 6 - draw.textlength(label, font=font), y - 5), label,
-                  fill=AXIS_COLOUR, font=font)
+    draw_x_grid(draw, font, x_lo, x_hi, x_of, top, bottom)
+    draw_y_grid(draw, font, y_lo, y_hi, y_of, left, right)
     draw.rectangle([left, top, right, bottom], outline=AXIS_COLOUR)
     xlabel = "iteration (periodic evaluations: monitoring only)"
     draw.text(((left + right - draw.textlength(xlabel, font=font)) / 2, height - 18), xlabel,
@@ -151,11 +136,7 @@ def render_iterations(points: Sequence[tuple[float, float, float | None]],
             draw.line([(x, y), (min(x + 6, right), y)], fill=BASELINE_COLOUR, width=2)
         legend.append(("random baseline", BASELINE_COLOUR))
     draw.text((left, 10), title, fill=AXIS_COLOUR, font=font)
-    x = right
-    for text, colour in reversed(legend):
-        x -= draw.textlength(text, font=font)
-        draw.text((x, 10), text, fill=colour, font=font)
-        x -= 16
+    draw_legend(draw, font, right, legend)
     return image
 
 
