@@ -11,7 +11,8 @@ from rich.table import Table
 
 from .. import api, distributed
 from ..records import DIGEST_KEY, content_digest
-from ..store import load, save
+from ..store import save
+from ..synset import SynSet
 from ._console import err_console, out_json, progress_bars
 from ._outputs import after_result, write_record
 
@@ -123,13 +124,13 @@ def models_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     return table
 
 
-def evaluate_models(artifact: str, local: str, models: list[str], *, evaluator: str,
-                    preset: str | None, overrides: dict[str, Any], data_dir: str | None,
-                    download: bool, dataset_config: dict[str, object], device: str, seed: int,
-                    as_json: bool, no_save: bool, into_metadata: bool,
+def evaluate_models(artifact: str, local: str, synset: SynSet, models: list[str], *,
+                    evaluator: str, preset: str | None, overrides: dict[str, Any],
+                    data_dir: str | None, download: bool, dataset_config: dict[str, object],
+                    device: str, seed: int, as_json: bool, no_save: bool, into_metadata: bool,
                     no_progress: bool) -> None:
-    """``condense eval --model a,b,c``: one evaluation per model, one table, one JSON."""
-    synset = load(local)
+    """``condense eval --model a,b,c``: one evaluation per model, one table, one JSON
+    (``synset`` is the artifact at ``local``, already loaded and validated by the caller)."""
     main = distributed.is_main()
     with progress_bars(not no_progress and main) as report:
         results = api.cross_architecture(

@@ -58,7 +58,7 @@ def evaluate(artifact: str, evaluator: str, preset: str | None, settings: tuple[
     if teacher:
         overrides["teacher"] = teacher
     if len(models) > 1:
-        evaluate_models(artifact, local, models, evaluator=evaluator, preset=preset,
+        evaluate_models(artifact, local, synset, models, evaluator=evaluator, preset=preset,
                         overrides=overrides, data_dir=data_dir, download=download,
                         dataset_config=dataset_config, device=dev, seed=seed, as_json=as_json,
                         no_save=no_save, into_metadata=into_metadata, no_progress=no_progress)
